@@ -1,0 +1,46 @@
+"""The `upgrader` command: thin typer views over the library."""
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from upgrader.errors import UpgraderError
+
+app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
+    help="Zero-downtime rolling upgrades of an HA OpenStack control plane.",
+)
+err = Console(stderr=True)
+
+
+def _register() -> None:
+    from upgrader.cli import lab
+
+    app.add_typer(lab.app, name="lab")
+
+
+def main() -> None:
+    """Entry point: every UpgraderError becomes one line on stderr and its exit code."""
+    _register()
+    try:
+        app(standalone_mode=False)
+    except UpgraderError as e:
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err.print("[red]aborted[/]")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/]")
+        sys.exit(130)
+    except Exception as e:  # click usage errors and the like: one line, never a traceback
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise

@@ -1,0 +1,94 @@
+"""Bring the lab's MariaDB Galera cluster up through Debian's init script, over SSH."""
+from __future__ import annotations
+
+import time
+
+from upgrader.errors import LabError
+from upgrader.facts.galera import parse_grastate
+from upgrader.lab.config import LabConfig, LabNode
+from upgrader.lab.render import LabSecrets
+from upgrader.lab.sh import parallel, ssh
+
+STATE_QUERY = "mariadb -Nse \"SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'\""
+
+
+def local_state(cfg: LabConfig, node: LabNode) -> str:
+    """'Synced', 'Joining', ... or '' when the server does not answer."""
+    cp = ssh(cfg, node, STATE_QUERY + " 2>/dev/null", check=False, timeout=15)
+    parts = cp.stdout.split()
+    return parts[1] if cp.returncode == 0 and len(parts) == 2 else ""
+
+
+def wait_synced(cfg: LabConfig, node: LabNode, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        state = local_state(cfg, node)
+        if state == "Synced":
+            return
+        time.sleep(0.5)
+    raise LabError(f"lab: {node.name} did not reach Synced in {timeout:.0f} s (last: {state or 'down'})")
+
+
+def ensure_galera(cfg: LabConfig, sec: LabSecrets) -> str:
+    """Start whatever is not running; returns what was done, for the progress line."""
+    states = dict(zip(cfg.nodes, parallel(lambda n: local_state(cfg, n), cfg.nodes)))
+    if all(s == "Synced" for s in states.values()):
+        ensure_users(cfg, cfg.nodes[0], sec)
+        return "already Synced"
+    live = [n for n, s in states.items() if s]
+    if not live:
+        first = _bootstrap(cfg)
+        live = [first]
+    for node in cfg.nodes:
+        if node not in live:
+            # Joiners start one at a time: simultaneous state transfers compete for the donor.
+            ssh(cfg, node, "service mariadb start", timeout=150, what=f"{node.name}: start mariadb")
+            wait_synced(cfg, node)
+    for node in live:
+        wait_synced(cfg, node)
+    ensure_users(cfg, live[0], sec)
+    return "cluster of %d Synced" % len(cfg.nodes)
+
+
+def _bootstrap(cfg: LabConfig) -> LabNode:
+    """New cluster on the node that is safe to bootstrap (or a fresh one on node1)."""
+    node = _bootstrap_candidate(cfg)
+    if not (cfg.host_dir(node) / "mysql-lib" / "mysql").is_dir():
+        ssh(cfg, node, "mariadb-install-db --user=mysql --skip-test-db >/dev/null",
+            what=f"{node.name}: mariadb-install-db")
+    else:
+        # NOTE: only the node with the newest state may bootstrap; mark it so mysqld accepts.
+        ssh(cfg, node, "sed -i 's/^safe_to_bootstrap: 0/safe_to_bootstrap: 1/' /var/lib/mysql/grastate.dat")
+    ssh(cfg, node, "service mariadb bootstrap", timeout=90, what=f"{node.name}: bootstrap galera")
+    wait_synced(cfg, node)
+    return node
+
+
+def _bootstrap_candidate(cfg: LabConfig) -> LabNode:
+    best, best_key = cfg.nodes[0], (-2, -2)
+    for node in cfg.nodes:
+        path = cfg.host_dir(node) / "mysql-lib" / "grastate.dat"
+        if not path.exists():
+            continue
+        seqno, safe = parse_grastate(path.read_text())
+        key = (1 if safe else 0, seqno if seqno is not None else -1)
+        if key > best_key:
+            best, best_key = node, key
+    return best
+
+
+def ensure_users(cfg: LabConfig, node: LabNode, sec: LabSecrets) -> None:
+    """Accounts the lab needs. SQL goes on stdin so no password shows in a process list."""
+    sql = f"""
+CREATE USER IF NOT EXISTS 'haproxy'@'%';
+CREATE USER IF NOT EXISTS 'upgrader'@'%' IDENTIFIED BY '{sec.mariadb_upgrader_password}';
+ALTER USER 'upgrader'@'%' IDENTIFIED BY '{sec.mariadb_upgrader_password}';
+GRANT ALL PRIVILEGES ON *.* TO 'upgrader'@'%';
+CREATE DATABASE IF NOT EXISTS keystone;
+CREATE USER IF NOT EXISTS 'keystone'@'%' IDENTIFIED BY '{sec.keystone_db_password}';
+ALTER USER 'keystone'@'%' IDENTIFIED BY '{sec.keystone_db_password}';
+GRANT ALL PRIVILEGES ON keystone.* TO 'keystone'@'%';
+CREATE DATABASE IF NOT EXISTS upgrader_probe;
+"""
+    ssh(cfg, node, "mariadb", input=sql, what=f"{node.name}: create lab accounts")

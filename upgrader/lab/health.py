@@ -1,0 +1,140 @@
+"""The lab's health summary: what `lab up` ends with and `lab status` prints."""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+from rich.table import Table
+
+from upgrader.facts import galera as galera_facts
+from upgrader.facts import haproxy as haproxy_facts
+from upgrader.lab import hosts
+from upgrader.lab.config import LabConfig
+from upgrader.lab.rabbitmq import running_nodes
+from upgrader.lab.render import LabSecrets
+from upgrader.lab.sh import parallel
+from upgrader.model import GaleraFacts, HaproxyServer
+
+
+@dataclass
+class LabHealth:
+    hosts: dict[str, bool] = field(default_factory=dict)
+    galera: dict[str, GaleraFacts] = field(default_factory=dict)
+    rabbit: dict[str, list[str] | None] = field(default_factory=dict)
+    haproxy: tuple[HaproxyServer, ...] = ()
+    token: str = ""                      # "201" when a token was issued through the VIP
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {
+            "healthy": self.healthy,
+            "problems": self.problems,
+            "hosts": self.hosts,
+            "galera": {n: {"state": g.local_state_comment, "cluster_size": g.cluster_size,
+                           "status": g.cluster_status, "error": g.error}
+                       for n, g in self.galera.items()},
+            "rabbitmq": {n: m for n, m in self.rabbit.items()},
+            "haproxy": [{"backend": s.backend, "server": s.server, "status": s.status,
+                         "active": s.active} for s in self.haproxy],
+            "keystone_token_via_vip": self.token,
+        }
+
+
+def issue_token(vip: str, password: str, timeout: float = 10) -> tuple[int, str]:
+    """POST /v3/auth/tokens through the VIP; (HTTP status, token or error text)."""
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"id": "default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+    req = urllib.request.Request(f"http://{vip}:5000/v3/auth/tokens", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers.get("X-Subject-Token", "")
+    except urllib.error.HTTPError as e:
+        return e.code, e.reason
+    except OSError as e:
+        return 0, str(e)
+
+
+def check(cfg: LabConfig, sec: LabSecrets | None) -> LabHealth:
+    h = LabHealth()
+    for node in cfg.nodes:
+        h.hosts[node.name] = hosts.host_pid(cfg, node) is not None
+        if not h.hosts[node.name]:
+            h.problems.append(f"{node.name}: host is not running")
+    if sec is None:
+        h.problems.append("lab: no secrets file; run `upgrader lab up`")
+        return h
+    up = [n for n in cfg.nodes if h.hosts[n.name]]
+    h.galera = dict(zip((n.name for n in up), parallel(lambda n: _galera(n.address, sec), up)))
+    h.rabbit = dict(zip((n.name for n in up), parallel(lambda n: running_nodes(cfg, n), up)))
+    try:
+        h.haproxy = haproxy_facts.parse_stat(haproxy_facts.show_stat(str(cfg.haproxy_socket)))
+    except OSError as e:
+        h.problems.append(f"haproxy: admin socket {cfg.haproxy_socket}: {e.strerror or e}")
+    status, _ = issue_token(cfg.vip, sec.keystone_admin_password)
+    h.token = str(status)
+    _judge(cfg, h)
+    return h
+
+
+def _galera(address: str, sec: LabSecrets) -> GaleraFacts:
+    try:
+        rows = galera_facts.query(address, "upgrader", sec.mariadb_upgrader_password, timeout=3)
+    except Exception as e:  # pymysql raises several types; all mean "cannot read this node"
+        return galera_facts.unreachable(str(e).splitlines()[0][:120])
+    return galera_facts.parse_wsrep(rows["status"], rows["variables"])
+
+
+def _judge(cfg: LabConfig, h: LabHealth) -> None:
+    expected = len(cfg.nodes)
+    for name, g in h.galera.items():
+        if not g.reachable:
+            h.problems.append(f"{name}: MariaDB unreachable: {g.error}")
+        elif g.local_state_comment != "Synced" or g.cluster_size != expected:
+            h.problems.append(f"{name}: Galera {g.local_state_comment}, cluster size {g.cluster_size}")
+    for name, members in h.rabbit.items():
+        if members is None:
+            h.problems.append(f"{name}: RabbitMQ not running")
+        elif len(members) != expected:
+            h.problems.append(f"{name}: RabbitMQ sees {len(members)} running nodes")
+    for s in h.haproxy:
+        if not s.status.startswith("UP"):
+            h.problems.append(f"haproxy: {s.backend}/{s.server} is {s.status}")
+    if h.token != "201":
+        h.problems.append(f"keystone: token through the VIP answered {h.token or 'nothing'}")
+
+
+def table(h: LabHealth) -> Table:
+    t = Table(title="lab health", show_lines=False)
+    for col in ("host", "galera", "size", "rabbitmq", "haproxy mariadb", "haproxy keystone"):
+        t.add_column(col)
+    for name, alive in h.hosts.items():
+        g = h.galera.get(name)
+        members = h.rabbit.get(name)
+        srv = {s.backend: s for s in h.haproxy if s.server == name}
+        db, api = srv.get("mariadb"), srv.get("keystone")
+        t.add_row(
+            name + ("" if alive else " (down)"),
+            _color(g.local_state_comment if g and g.reachable else "unreachable", "Synced"),
+            str(g.cluster_size) if g and g.reachable else "-",
+            _color("running" if members is not None else "down", "running")
+            + (f" ({len(members)} in cluster)" if members else ""),
+            _color(db.status, "UP") + (" active" if db and db.active else " backup" if db and db.backup else "")
+            if db else "-",
+            _color(api.status, "UP") if api else "-",
+        )
+    t.caption = (f"keystone token via VIP: HTTP {h.token}  ·  "
+                 + ("[green]healthy[/]" if h.healthy else "[red]" + "; ".join(h.problems) + "[/]"))
+    return t
+
+
+def _color(text: str | None, good: str) -> str:
+    text = text or "-"
+    return f"[green]{text}[/]" if text.startswith(good) else f"[red]{text}[/]"

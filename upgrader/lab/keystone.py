@@ -1,0 +1,58 @@
+"""Keystone on every lab host: one database on Galera, one gunicorn per host."""
+from __future__ import annotations
+
+import time
+import urllib.request
+
+from upgrader.errors import LabError
+from upgrader.lab.config import LabConfig, LabNode
+from upgrader.lab.render import LabSecrets
+from upgrader.lab.sh import parallel, ssh
+
+
+def manage(cfg: LabConfig, release: str) -> str:
+    venv = cfg.keystone_venv(release)
+    return f"{venv}/bin/keystone-manage --config-file /etc/keystone/keystone.conf"
+
+
+def ensure_schema(cfg: LabConfig, sec: LabSecrets) -> str:
+    node = cfg.nodes[0]
+    km = manage(cfg, cfg.keystone_installed)
+    # rc 0: schema current for this release; 2: expand needed (a fresh database).
+    check = ssh(cfg, node, f"{km} db_sync --check >/dev/null 2>&1", check=False, timeout=120)
+    if check.returncode == 0:
+        return "schema current"
+    ssh(cfg, node, f"{km} db_sync >/dev/null 2>&1", timeout=180, what=f"{node.name}: keystone db_sync")
+    ssh(cfg, node,
+        "read -r OS_BOOTSTRAP_PASSWORD; export OS_BOOTSTRAP_PASSWORD; "
+        f"{km} bootstrap --bootstrap-username admin --bootstrap-project-name admin "
+        f"--bootstrap-admin-url http://{cfg.vip}:5000/v3/ "
+        f"--bootstrap-public-url http://{cfg.vip}:5000/v3/ "
+        f"--bootstrap-internal-url http://{cfg.vip}:5000/v3/ "
+        "--bootstrap-region-id RegionOne >/dev/null 2>&1",
+        input=sec.keystone_admin_password + "\n", timeout=180, what=f"{node.name}: keystone bootstrap")
+    return "schema created, admin bootstrapped"
+
+
+def answers(address: str, timeout: float = 2) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{address}:5000/v3", timeout=timeout) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def ensure_servers(cfg: LabConfig) -> str:
+    parallel(lambda n: ssh(cfg, n, "service keystone start", timeout=60,
+                           what=f"{n.name}: start keystone"), cfg.nodes)
+    parallel(lambda n: _wait_answers(n), cfg.nodes)
+    return f"{len(cfg.nodes)} servers answer /v3"
+
+
+def _wait_answers(node: LabNode, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not answers(node.address):
+        if time.monotonic() > deadline:
+            raise LabError(f"lab: keystone on {node.name} did not answer in {timeout:.0f} s "
+                           "(see /var/log/keystone/ in that host)")
+        time.sleep(0.5)

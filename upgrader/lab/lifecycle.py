@@ -1,0 +1,79 @@
+"""`lab up` and `lab down`: the order in which the control plane is built and removed."""
+from __future__ import annotations
+
+import shutil
+import time
+from typing import Callable
+
+from upgrader.lab import galera, haproxy, hosts, keystone, net, rabbitmq, render, state
+from upgrader.lab.config import LabConfig
+from upgrader.lab.sh import parallel, run
+
+# A phase reports progress through this callable: (phase name, detail).
+Report = Callable[[str, str], None]
+
+
+def up(cfg: LabConfig, report: Report) -> float:
+    """Bring every part up that is not up yet. Returns the wall time in seconds."""
+    started = time.monotonic()
+    net.require_namespaces()
+    _require_setup(cfg)
+    cfg.root.mkdir(parents=True, exist_ok=True)
+    cfg.root.chmod(0o700)  # secrets and keys live here
+    sec = state.secrets(cfg)
+    keys = state.keystone_keys(cfg)
+
+    report("network", f"bridge {cfg.bridge} {cfg.vip}/24 and {len(cfg.nodes)} namespaces")
+    net.ensure_network(cfg)
+    _write_access_files(cfg)
+    hosts.ensure_mountpoints(cfg)
+
+    report("hosts", "namespaces, overlays and sshd per host")
+    for node in cfg.nodes:
+        hosts.prepare_host(cfg, node, sec, keys)
+    parallel(lambda n: hosts.start_host(cfg, n), cfg.nodes)
+
+    report("galera", "MariaDB Galera through `service mariadb`")
+    report("galera", galera.ensure_galera(cfg, sec))
+    report("haproxy", haproxy.ensure_haproxy(cfg))
+    report("rabbitmq", "RabbitMQ through `service rabbitmq-server`")
+    report("rabbitmq", rabbitmq.ensure_rabbitmq(cfg, sec))
+    rabbitmq.ensure_quorum_queue(cfg, sec)
+    report("keystone", keystone.ensure_schema(cfg, sec))
+    report("keystone", keystone.ensure_servers(cfg))
+    return time.monotonic() - started
+
+
+def _require_setup(cfg: LabConfig) -> None:
+    from upgrader.errors import LabError
+
+    for tool in ("tini", "sshd", "haproxy", "mariadbd", "rabbitmq-server"):
+        if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin:/usr/bin") is None:
+            raise LabError(f"lab: {tool} is not installed: run scripts/setup.sh")
+
+
+def _write_access_files(cfg: LabConfig) -> None:
+    cfg.ssh_dir.mkdir(parents=True, exist_ok=True)
+    if not cfg.ssh_key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "upgrader-lab", "-f", str(cfg.ssh_key)])
+    shutil.copyfile(cfg.ssh_key.with_suffix(".pub"), cfg.ssh_dir / "authorized_keys")
+    cfg.ssh_config.write_text(render.ssh_config(cfg))
+    cfg.hosts_file.write_text(render.hosts_file(cfg))
+    cfg.inventory_file.write_text(render.inventory(cfg))
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def down(cfg: LabConfig, report: Report) -> float:
+    """Stop every process the lab started, by pid, and remove what it created."""
+    started = time.monotonic()
+    report("haproxy", "stopping by pid file")
+    haproxy.stop_haproxy(cfg)
+    report("hosts", "stopping each host's init; its PID namespace takes the services with it")
+    parallel(lambda n: hosts.stop_host(cfg, n), cfg.nodes)
+    report("network", "removing namespaces and bridge")
+    net.remove_network(cfg)
+    hosts.remove_created_mountpoints(cfg)
+    report("files", f"removing {cfg.root}")
+    if cfg.root.exists():
+        shutil.rmtree(cfg.root)
+    return time.monotonic() - started
