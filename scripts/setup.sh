@@ -40,6 +40,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     say "apt-get install ${missing[*]}"
     apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+    # NOTE: rabbitmq-server's postinst runs a CLI that leaves an epmd daemon listening on
+    # the machine's port 4369. The lab runs one epmd per host; stop this stray one by pid.
+    stray=$(ss -Hltnp 'sport = :4369' 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
+    if [ -n "$stray" ] && [ "$(cat /proc/$stray/comm 2>/dev/null)" = epmd ]; then kill "$stray"; fi
 else
     say "apt packages already installed"
 fi
@@ -48,7 +52,7 @@ fi
 if [ ! -x "$ROOT/.venv/bin/upgrader" ] || [ "$ROOT/pyproject.toml" -nt "$ROOT/.venv/.installed" ]; then
     say "creating $ROOT/.venv"
     "$PY" -m venv "$ROOT/.venv"
-    "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test]"
+    "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test]" 2> >(grep -v "is ignored" >&2)
     touch "$ROOT/.venv/.installed"
 else
     say ".venv up to date"

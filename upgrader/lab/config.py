@@ -12,7 +12,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_LAB_DIR = "/var/lib/upgrader-lab"
+# NOTE: never under /usr, /etc or /var: the hosts overlay those, and a bind source
+# seen through an overlay would be written into the overlay, not the lab dir.
+DEFAULT_LAB_DIR = "/srv/upgrader-lab"
 DEFAULT_CACHE_DIR = "/var/cache/upgrader"
 INSTALLED_KEYSTONE = "28.1.0"
 TARGET_KEYSTONE = "29.1.0"

@@ -18,6 +18,7 @@ def up(cfg: LabConfig, report: Report) -> float:
     started = time.monotonic()
     net.require_namespaces()
     _require_setup(cfg)
+    _require_root_outside_overlays(cfg)
     cfg.root.mkdir(parents=True, exist_ok=True)
     cfg.root.chmod(0o700)  # secrets and keys live here
     sec = state.secrets(cfg)
@@ -50,6 +51,16 @@ def _require_setup(cfg: LabConfig) -> None:
     for tool in ("tini", "sshd", "haproxy", "mariadbd", "rabbitmq-server"):
         if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin:/usr/bin") is None:
             raise LabError(f"lab: {tool} is not installed: run scripts/setup.sh")
+
+
+def _require_root_outside_overlays(cfg: LabConfig) -> None:
+    from upgrader.errors import LabError
+
+    resolved = cfg.root.resolve()
+    for top in ("/usr", "/etc", "/var"):
+        if resolved.is_relative_to(top):
+            raise LabError(f"lab: UPGRADER_LAB={cfg.root} is under {top}, which the hosts overlay; "
+                           "choose a directory elsewhere (default /srv/upgrader-lab)")
 
 
 def _write_access_files(cfg: LabConfig) -> None:
