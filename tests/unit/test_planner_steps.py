@@ -1,0 +1,70 @@
+"""Step names, estimates, cluster steps and the plan kind."""
+from __future__ import annotations
+
+import pytest
+
+from planner_fixtures import cluster, with_all_versions
+from upgrader.planner import NODE_STEPS, PlanOptions
+from upgrader.planner.steps import estimate_s, finalization_steps, node_steps, preparation_steps
+from upgrader.planner.versions import plan_kind
+
+
+def test_node_step_names_and_order_are_the_contract():
+    assert NODE_STEPS == (
+        "drain_api", "drain_db", "desync_galera", "drain_rabbitmq", "stop_services", "upgrade",
+        "rejoin_galera", "verify_node", "revive_rabbitmq", "resync_galera", "undrain",
+    )
+
+
+def test_default_estimates():
+    steps = node_steps(PlanOptions(), ist=True)
+    assert {s.name: s.estimate_s for s in steps} == {
+        "drain_api": 4, "drain_db": 4, "desync_galera": 2, "drain_rabbitmq": 3, "stop_services": 8,
+        "upgrade": 5, "rejoin_galera": 8, "verify_node": 6, "revive_rabbitmq": 10,
+        "resync_galera": 2, "undrain": 4,
+    }
+    assert all(s.description and "\n" not in s.description for s in steps)
+
+
+# id, step, options, ist, expected seconds
+ESTIMATES = [
+    pytest.param("upgrade", PlanOptions(packages=("openssl", "libc6")), True, 20.0,
+                 id="estimate: packages make upgrade 5+15"),
+    pytest.param("upgrade", PlanOptions(packages=("openssl",), estimates={"upgrade": 60}), True, 60.0,
+                 id="estimate: override wins over packages"),
+    pytest.param("rejoin_galera", PlanOptions(), False, 30.0, id="estimate: SST rejoin"),
+    pytest.param("rejoin_galera", PlanOptions(estimates={"rejoin_galera_sst": 900}), False, 900.0,
+                 id="estimate: SST rejoin override"),
+    pytest.param("rejoin_galera", PlanOptions(estimates={"rejoin_galera_sst": 900}), True, 8.0,
+                 id="estimate: SST override leaves IST alone"),
+    pytest.param("keystone_expand", PlanOptions(), True, 30.0, id="estimate: keystone expand"),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "ist", "expected"), ESTIMATES)
+def test_estimate(name, options, ist, expected):
+    assert estimate_s(name, options, ist=ist) == expected
+
+
+# id, facts, targets, expected (kind, preparation names, finalization names)
+CLUSTER_STEPS = [
+    pytest.param(cluster(), {"keystone": "29.1.0"},
+                 ("upgrade", ["keystone_expand"], ["keystone_contract", "rabbitmq_feature_flags"]),
+                 id="kind: keystone upgrade expands and contracts"),
+    pytest.param(cluster(), {"rabbitmq": "3.11.28"}, ("upgrade", [], ["rabbitmq_feature_flags"]),
+                 id="kind: rabbitmq upgrade, no keystone schema steps"),
+    pytest.param(cluster(), {}, ("patch", [], ["rabbitmq_feature_flags"]), id="kind: patch, no targets"),
+    pytest.param(cluster(), {"keystone": "28.1.0", "mariadb": "10.11.19"},
+                 ("patch", [], ["rabbitmq_feature_flags"]), id="kind: patch, targets equal installed"),
+    pytest.param(with_all_versions(cluster(), keystone="29.1.0"), {"keystone": "29.1.0"},
+                 ("patch", [], ["rabbitmq_feature_flags"]), id="kind: already at target"),
+]
+
+
+@pytest.mark.parametrize(("facts", "targets", "expected"), CLUSTER_STEPS)
+def test_cluster_steps_and_kind(facts, targets, expected):
+    options = PlanOptions(targets=targets)
+    got = (plan_kind(facts, targets),
+           [s.name for s in preparation_steps(facts, options)],
+           [s.name for s in finalization_steps(facts, options)])
+    assert got == expected

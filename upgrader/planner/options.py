@@ -1,0 +1,97 @@
+"""PlanOptions: what the operator asked for, validated once at construction.
+
+Validation raises ConfigError (one line) so a bad flag fails before any fact is read,
+and the planner itself can trust every field.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from upgrader.errors import ConfigError
+from upgrader.planner.codes import CODES, OVERRIDABLE
+from upgrader.planner.steps import ESTIMATE_KEYS
+from upgrader.planner.versions import parse_version
+
+COMPONENTS: tuple[str, ...] = ("galera", "keystone", "mariadb", "rabbitmq")
+
+# Debian package names; anything else could smuggle options into the apt command line.
+_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.\-]+$")
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    targets: dict[str, str] = field(default_factory=dict)   # component -> target version
+    force: frozenset[str] = frozenset()                     # overridable refusal codes
+    ist_margin: float = 2.0                                 # multiplies the predicted IST gap
+    packages: tuple[str, ...] = ()                          # extra OS packages to apt-upgrade
+    estimates: dict[str, float] = field(default_factory=dict)  # step name -> seconds
+
+    def __post_init__(self) -> None:
+        # Copies, so a caller mutating its dict cannot change a plan's inputs afterwards.
+        object.__setattr__(self, "targets", _checked_targets(self.targets))
+        object.__setattr__(self, "force", _checked_force(self.force))
+        object.__setattr__(self, "ist_margin", _checked_margin(self.ist_margin))
+        object.__setattr__(self, "packages", _checked_packages(self.packages))
+        object.__setattr__(self, "estimates", _checked_estimates(self.estimates))
+
+
+def parse_targets(pairs: Iterable[str]) -> dict[str, str]:
+    """["keystone=29.1.0", ...] from the CLI -> {"keystone": "29.1.0"}."""
+    targets: dict[str, str] = {}
+    for pair in pairs:
+        component, sep, version = pair.partition("=")
+        if not sep or not component.strip() or not version.strip():
+            raise ConfigError(f"target {pair!r} is not COMPONENT=VERSION (e.g. keystone=29.1.0)")
+        targets[component.strip()] = version.strip()
+    return targets
+
+
+def _checked_targets(targets: dict[str, str]) -> dict[str, str]:
+    for component, version in targets.items():
+        if component not in COMPONENTS:
+            raise ConfigError(
+                f"unknown component {component!r} in targets (known: {', '.join(COMPONENTS)})"
+            )
+        if not isinstance(version, str) or parse_version(version) is None:
+            raise ConfigError(f"target version {version!r} for {component} is not a version")
+    return dict(targets)
+
+
+def _checked_force(force: Iterable[str]) -> frozenset[str]:
+    codes = frozenset(force)
+    for code in sorted(codes):
+        if code not in CODES:
+            raise ConfigError(f"unknown refusal code {code!r} in --force")
+        if code not in OVERRIDABLE:
+            raise ConfigError(
+                f"refusal {code} cannot be forced (only {', '.join(sorted(OVERRIDABLE))} can)"
+            )
+    return codes
+
+
+def _checked_margin(margin: float) -> float:
+    if not isinstance(margin, (int, float)) or math.isnan(margin) or margin < 1.0:
+        raise ConfigError(f"ist_margin must be a number >= 1.0, got {margin!r}")
+    return float(margin)
+
+
+def _checked_packages(packages: Iterable[str]) -> tuple[str, ...]:
+    result = tuple(packages)
+    for name in result:
+        if not isinstance(name, str) or not _PACKAGE.match(name):
+            raise ConfigError(f"package name {name!r} is not a Debian package name")
+    return result
+
+
+def _checked_estimates(estimates: dict[str, float]) -> dict[str, float]:
+    checked: dict[str, float] = {}
+    for name, seconds in estimates.items():
+        if name not in ESTIMATE_KEYS:
+            raise ConfigError(f"unknown step {name!r} in estimates")
+        if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
+            raise ConfigError(f"estimate for {name} must be seconds >= 0, got {seconds!r}")
+        checked[name] = float(seconds)
+    return checked

@@ -1,0 +1,111 @@
+"""Plan files: plans/<plan_id>.json, written atomically, loaded only if the hash holds.
+
+The file is what an operator reviews and what ``apply`` executes, so any edit after
+writing must be detected. A plan holds names, versions and numbers only: no secrets.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from upgrader.errors import ConfigError
+from upgrader.model import Plan
+from upgrader.planner.plan import hash_plan_dict, plan_id_for
+
+FILE_MODE = 0o644          # reviewable by anyone on the host; it holds no secret
+SCHEMA_VERSION = 1
+REQUIRED_KEYS = frozenset(
+    f.name for f in dataclasses.fields(Plan)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+) | {"plan_hash"}
+
+
+def write_plan(plan: Plan, plans_dir: Path | str) -> Path:
+    """Write plans_dir/<plan_id>.json via tmp + fsync + rename; return the path."""
+    data = plan.to_dict()
+    if not plan.plan_hash or hash_plan_dict(data) != plan.plan_hash:
+        raise ConfigError(f"plan {plan.plan_id or '(no id)'} has no valid hash; build it with build_plan")
+    directory = Path(plans_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{plan.plan_id}.json"
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    _atomic_write(path, text)
+    return path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    # Same directory so rename is atomic; a crash leaves either no file or a whole one.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_plan(path: Path | str) -> Plan:
+    """Read a plan file; ConfigError (one line) if it is malformed or was edited."""
+    path = Path(path)
+    data = _read_json(path)
+    missing = sorted(REQUIRED_KEYS - data.keys())
+    if missing:
+        raise ConfigError(f"plan file {path} is missing keys: {', '.join(missing)}")
+    if not isinstance(data.get("schema_version", 1), int) or data.get("schema_version", 1) > SCHEMA_VERSION:
+        raise ConfigError(f"plan file {path} has schema_version {data.get('schema_version')!r}; "
+                          f"this upgrader reads {SCHEMA_VERSION}")
+    _verify_hash(path, data)
+    return _to_plan(path, data)
+
+
+def _verify_hash(path: Path, data: dict[str, Any]) -> None:
+    # Hash the raw dict: catches edits to any key, even ones this version does not know.
+    try:
+        actual = hash_plan_dict(data)
+        expected_id = plan_id_for(data["cluster"], data["created_at"], actual)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"plan file {path} has a malformed entry: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"plan file {path}: {exc}") from None
+    if actual != data["plan_hash"] or data["plan_id"] != expected_id:
+        raise ConfigError(f"plan file {path} was edited after it was written")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"plan file {path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"plan file {path} is not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"plan file {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"plan file {path} does not hold a JSON object")
+    return data
+
+
+def _to_plan(path: Path, data: dict[str, Any]) -> Plan:
+    try:
+        return Plan.from_dict(data)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"plan file {path} has a malformed entry: {exc}") from None

@@ -1,0 +1,83 @@
+"""Views of a Plan: a rich table for people, a plain dict for --json and the TUI."""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from upgrader.model import NodePlan, Plan, PlanStep
+
+
+def total_estimate_s(plan: Plan) -> float:
+    steps = plan.preparation + plan.finalization
+    return sum(s.estimate_s for s in steps) + sum(n.estimate_s for n in plan.nodes)
+
+
+def _transfer(node: NodePlan) -> Text:
+    return Text("IST", style="green") if node.ist_feasible else Text("SST risk", style="bold red")
+
+
+def _cluster_steps(label: str, steps: tuple[PlanStep, ...]) -> list[Text]:
+    return [Text(f"{label}: {s.name} ({s.estimate_s:.0f}s) {s.description}", style="dim") for s in steps]
+
+
+def _node_table(plan: Plan) -> Table:
+    title = f"{plan.plan_id} ({plan.kind}): {plan.cluster}"
+    table = Table(title=title, caption=f"estimated total {total_estimate_s(plan):.0f}s")
+    for column, justify in (("#", "right"), ("node", "left"), ("why here", "left"),
+                            ("rejoin", "left"), ("donor", "left"), ("gap", "right"), ("est.", "right")):
+        table.add_column(column, justify=justify)
+    for node in plan.nodes:
+        table.add_row(str(node.position), node.name, node.reason, _transfer(node),
+                      node.donor or "-", str(node.predicted_gap_writesets), f"{node.estimate_s:.0f}s")
+    return table
+
+
+def plan_table(plan: Plan) -> Group:
+    """The node table, cluster steps, then refusals (red) and warnings (yellow), one per line."""
+    parts: list[Any] = _cluster_steps("before", plan.preparation)
+    parts.append(_node_table(plan))
+    parts += _cluster_steps("after", plan.finalization)
+    parts += [Text(f"refused: {line}", style="bold red") for line in plan.refusals]
+    parts += [Text(f"warning: {line}", style="yellow") for line in plan.warnings]
+    return Group(*parts)
+
+
+def _step_list(steps: tuple[PlanStep, ...]) -> list[dict[str, Any]]:
+    return [{"name": s.name, "estimate_s": s.estimate_s, "description": s.description} for s in steps]
+
+
+def _node_json(node: NodePlan) -> dict[str, Any]:
+    return {
+        "position": node.position,
+        "reason": node.reason,
+        "steps": [s.name for s in node.steps],
+        "estimates": {s.name: s.estimate_s for s in node.steps},
+        "ist_feasible": node.ist_feasible,
+        "predicted_gap_writesets": node.predicted_gap_writesets,
+        "donor": node.donor,
+        "donor_window_writesets": node.donor_window_writesets,
+        "estimate_s": node.estimate_s,
+    }
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "plan_id": plan.plan_id,
+        "plan_hash": plan.plan_hash,
+        "cluster": plan.cluster,
+        "created_at": plan.created_at,
+        "kind": plan.kind,
+        "targets": dict(plan.targets),
+        "order": list(plan.order),
+        "nodes": {node.name: _node_json(node) for node in plan.nodes},
+        "preparation": _step_list(plan.preparation),
+        "finalization": _step_list(plan.finalization),
+        "refusals": list(plan.refusals),
+        "warnings": list(plan.warnings),
+        "facts_fingerprint": plan.facts_fingerprint,
+        "estimate_s": total_estimate_s(plan),
+        "safe": not plan.refusals,
+    }

@@ -1,0 +1,104 @@
+"""Step names, descriptions and default duration estimates.
+
+The per-node step names and their order are a contract: the state machine, the
+journal and the playbooks (playbooks/<step>.yml) use the same names.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from upgrader.model import ClusterFacts, PlanStep
+from upgrader.planner.versions import changes
+
+if TYPE_CHECKING:
+    from upgrader.planner.options import PlanOptions
+
+# name, default estimate (s), one-line description; in roll order.
+_NODE_TABLE: tuple[tuple[str, float, str], ...] = (
+    ("drain_api", 4.0, "HAProxy: drain this node's keystone server, wait for 0 sessions, MAINT"),
+    ("drain_db", 4.0, "HAProxy: take this node's mariadb server out of the pool, wait for 0 sessions"),
+    ("desync_galera", 2.0, "wsrep_desync=ON so the stopping node cannot stall the cluster via flow control"),
+    ("drain_rabbitmq", 3.0, "rabbitmq-upgrade drain: close clients, hand quorum-queue leaders away"),
+    ("stop_services", 8.0, "stop keystone, rabbitmq-server and mariadb cleanly"),
+    ("upgrade", 5.0, "install the target versions (and the requested OS packages)"),
+    ("rejoin_galera", 8.0, "start mariadb with pc.weight=0 and wait for IST to finish"),
+    ("verify_node", 6.0, "check versions, Synced + Primary, RabbitMQ member, keystone answers locally"),
+    ("revive_rabbitmq", 10.0, "rabbitmq-upgrade revive; wait until every node lists it as running"),
+    ("resync_galera", 2.0, "wsrep_desync=OFF and pc.weight restored"),
+    ("undrain", 4.0, "HAProxy: set the mariadb and keystone servers READY again"),
+)
+
+NODE_STEPS: tuple[str, ...] = tuple(name for name, _, _ in _NODE_TABLE)
+
+_PREPARATION = {
+    "keystone_expand": (30.0, "keystone-manage db_sync --expand from the target release venv"),
+}
+_FINALIZATION = {
+    "keystone_contract": (30.0, "keystone-manage db_sync --contract once every node runs the target"),
+    "rabbitmq_feature_flags": (5.0, "enable all stable feature flags once every node runs the new release"),
+}
+
+PACKAGES_EXTRA_S = 15.0      # apt of extra OS packages lengthens the upgrade step
+SST_BASE_S = 30.0            # SST floor; real SST time grows with the data size
+SST_KEY = "rejoin_galera_sst"  # estimates key for the rejoin step when SST is predicted
+DOWNTIME_STEPS = ("stop_services", "upgrade", "rejoin_galera")  # Galera node is away
+
+_DEFAULTS = {name: seconds for name, seconds, _ in _NODE_TABLE}
+_DEFAULTS.update({k: v[0] for k, v in (_PREPARATION | _FINALIZATION).items()})
+_DEFAULTS[SST_KEY] = SST_BASE_S
+_DESCRIPTIONS = {name: text for name, _, text in _NODE_TABLE}
+_DESCRIPTIONS.update({k: v[1] for k, v in (_PREPARATION | _FINALIZATION).items()})
+
+ESTIMATE_KEYS: frozenset[str] = frozenset(_DEFAULTS)
+
+
+def estimate_s(name: str, options: PlanOptions, *, ist: bool = True) -> float:
+    """Seconds for one step; an operator override wins over every default rule."""
+    key = SST_KEY if (name == "rejoin_galera" and not ist) else name
+    if key in options.estimates:
+        return options.estimates[key]
+    seconds = _DEFAULTS[key]
+    if name == "upgrade" and options.packages:
+        seconds += PACKAGES_EXTRA_S
+    return seconds
+
+
+def downtime_s(options: PlanOptions) -> float:
+    """How long a node's Galera is away when its rejoin is IST (the gap the donor must hold)."""
+    return sum(estimate_s(name, options, ist=True) for name in DOWNTIME_STEPS)
+
+
+def node_steps(options: PlanOptions, *, ist: bool) -> tuple[PlanStep, ...]:
+    steps = []
+    for name in NODE_STEPS:
+        description = _DESCRIPTIONS[name]
+        if name == "rejoin_galera" and not ist:
+            description = "start mariadb with pc.weight=0; SST predicted, wait for the full copy"
+        steps.append(PlanStep(name, estimate_s(name, options, ist=ist), description))
+    return tuple(steps)
+
+
+def _cluster_step(name: str, options: PlanOptions) -> PlanStep:
+    return PlanStep(name, estimate_s(name, options), _DESCRIPTIONS[name])
+
+
+def _keystone_changes(facts: ClusterFacts, options: PlanOptions) -> bool:
+    target = options.targets.get("keystone")
+    return target is not None and changes(facts, "keystone", target)
+
+
+def preparation_steps(facts: ClusterFacts, options: PlanOptions) -> tuple[PlanStep, ...]:
+    """Cluster steps before the first node: the schema expand, only on a keystone upgrade."""
+    if not _keystone_changes(facts, options):
+        return ()
+    return (_cluster_step("keystone_expand", options),)
+
+
+def finalization_steps(facts: ClusterFacts, options: PlanOptions) -> tuple[PlanStep, ...]:
+    """Cluster steps after the last node; never mid-roll (mixed-version window guard)."""
+    steps = []
+    if _keystone_changes(facts, options):
+        steps.append(_cluster_step("keystone_contract", options))
+    # Idempotent, and after a patch roll every node runs one release, so always safe here.
+    steps.append(_cluster_step("rabbitmq_feature_flags", options))
+    return tuple(steps)
