@@ -16,9 +16,11 @@ err = Console(stderr=True)
 
 
 def _register() -> None:
-    from upgrader.cli import lab
+    from upgrader.cli import lab, plan
 
     app.add_typer(lab.app, name="lab")
+    app.command()(plan.facts)
+    app.command()(plan.plan)
 
 
 def main() -> None:

@@ -1,0 +1,73 @@
+"""Facts read inside a node over SSH in one round trip: grastate, versions, RabbitMQ."""
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+
+from upgrader.inventory import NodeAccess
+
+# One shell script, one SSH session: each section starts with a '==name' line.
+# NOTE: the Keystone release is read from the venv that /etc/default/keystone points at,
+# which is how the lab (and openstack-ansible style venv layouts) record it.
+SCRIPT = r"""
+echo '==grastate'; cat /var/lib/mysql/grastate.dat 2>/dev/null
+echo '==packages'; dpkg-query -W -f='${Package} ${Version}\n' mariadb-server galera-4 rabbitmq-server 2>/dev/null
+echo '==keystone'; ( . /etc/default/keystone && "$KEYSTONE_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("keystone"))' ) 2>/dev/null
+echo '==rabbit_status'; rabbitmq-diagnostics -q status --formatter json 2>/dev/null
+echo '==rabbit_cluster'; rabbitmqctl -q cluster_status --formatter json 2>/dev/null
+echo '==rabbit_quorum_critical'; rabbitmq-diagnostics -q check_if_node_is_quorum_critical >/dev/null 2>&1; echo $?
+"""
+
+_PACKAGE_COMPONENT = {"mariadb-server": "mariadb", "galera-4": "galera", "rabbitmq-server": "rabbitmq"}
+
+
+def ssh_argv(node: NodeAccess, command: str) -> list[str]:
+    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-l", node.ssh_user]
+    if node.ssh_key:
+        argv += ["-i", node.ssh_key]
+    argv += shlex.split(node.ssh_args)
+    return argv + [node.address, command]
+
+
+def collect(node: NodeAccess, timeout: float = 30) -> tuple[dict[str, str], str]:
+    """({section: text}, error). error is one line, '' on success."""
+    try:
+        cp = subprocess.run(ssh_argv(node, SCRIPT), capture_output=True, text=True, timeout=timeout,
+                            stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return {}, f"{node.name}: ssh {node.address} timed out after {timeout:.0f} s"
+    if cp.returncode == 255:
+        last = (cp.stderr.strip().splitlines() or ["unreachable"])[-1]
+        return {}, f"{node.name}: ssh {node.address}: {last}"
+    return split_sections(cp.stdout), ""
+
+
+def split_sections(text: str) -> dict[str, str]:
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("==") and re.fullmatch(r"==[a-z_]+", line):
+            current = line[2:]
+            sections[current] = []
+        elif current is not None:
+            sections[current].append(line)
+    return {k: "\n".join(v).strip() for k, v in sections.items()}
+
+
+def upstream(version: str) -> str:
+    """'1:10.11.19-0+deb12u1' -> '10.11.19': the release a human compares."""
+    m = re.match(r"^(?:\d+:)?([0-9][0-9.]*)", version.strip())
+    return m.group(1).rstrip(".") if m else version.strip()
+
+
+def parse_versions(sections: dict[str, str]) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for line in sections.get("packages", "").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in _PACKAGE_COMPONENT and parts[1]:
+            versions[_PACKAGE_COMPONENT[parts[0]]] = upstream(parts[1])
+    keystone = sections.get("keystone", "").strip()
+    if keystone:
+        versions["keystone"] = keystone
+    return versions
