@@ -180,6 +180,7 @@ class Plan:
     warnings: tuple[str, ...]
     facts_fingerprint: str
     inventory: str = ""                  # path of the inventory the facts came from
+    packages: tuple[str, ...] = ()       # OS packages the upgrade step installs with apt
     plan_hash: str = ""
     schema_version: int = 1
 

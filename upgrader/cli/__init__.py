@@ -16,11 +16,13 @@ err = Console(stderr=True)
 
 
 def _register() -> None:
-    from upgrader.cli import lab, plan
+    from upgrader.cli import apply, lab, plan
 
     app.add_typer(lab.app, name="lab")
     app.command()(plan.facts)
     app.command()(plan.plan)
+    for command in (apply.apply, apply.approve, apply.pause, apply.resume, apply.abort, apply.status):
+        app.command()(command)
 
 
 def main() -> None:

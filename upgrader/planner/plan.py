@@ -46,6 +46,7 @@ def build_plan(
         warnings=tuple(forced_warnings(found, options.force) + advisories(ctx)),
         facts_fingerprint=facts_fingerprint(facts),
         inventory=inventory,
+        packages=tuple(options.packages),
     )
     return seal(draft)
 

@@ -1,0 +1,189 @@
+"""The reconcile loop against a fake executor: sequencing, canary, pause, failure, crash, abort.
+
+The fake only records which (node, step) it was asked to run; the journal, the control
+flags and the state machines are the real ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from upgrader import control
+from upgrader.events import EventBus
+from upgrader.executor.orchestrator import Orchestrator, RunSetup
+from upgrader.journal import Journal, RunProgress, replay
+from upgrader.machine import NODE_STEPS, NodeState, RunState
+from upgrader.model import Plan, PlanStep
+
+ORDER = ("node2", "node3", "node1")
+
+
+def make_plan() -> Plan:
+    return Plan(plan_id="lab-20261126T000000Z-abcdef12", cluster="lab", created_at="2026-11-26T00:00:00Z",
+                kind="upgrade", targets={"keystone": "29.1.0"}, order=ORDER, nodes=(),
+                preparation=(PlanStep("keystone_expand", 3),),
+                finalization=(PlanStep("keystone_contract", 3), PlanStep("rabbitmq_feature_flags", 1)),
+                refusals=(), warnings=(), facts_fingerprint="f" * 64)
+
+
+@dataclass
+class Result:
+    ok: bool = True
+    status: str = "successful"
+    duration_s: float = 0.1
+    artifact_id: str = ""
+    message: str = ""
+    results: dict = field(default_factory=dict)
+
+
+class FakeExecutor:
+    def __init__(self, fail_at=None, on_step=None, crash_at=None):
+        self.calls: list[tuple[str, str]] = []
+        self.fail_at, self.on_step, self.crash_at = fail_at, on_step, crash_at
+
+    def run_step(self, step, node, extravars, ident=None):
+        self.calls.append((node or "", step))
+        if self.on_step:
+            self.on_step(node or "", step)
+        if (node, step) == self.crash_at:
+            self.crash_at = None
+            raise SystemExit("simulated crash of upgrader mid-step")
+        if (node, step) == self.fail_at:
+            self.fail_at = None
+            return Result(ok=False, status="failed", message="mariadb did not start")
+        res = {"transfer": "IST"} if step == "rejoin_galera" else {}
+        if step == "upgrade":
+            res = {"keystone_before": "28.1.0", "keystone_after": "29.1.0"}
+        return Result(results=res, artifact_id=f"{node}-{step}")
+
+
+def setup(tmp_path, executor, *, canary=False, health=None, sleep=None) -> RunSetup:
+    return RunSetup(plan=make_plan(), run_dir=tmp_path, executor=executor,
+                    health=health or (lambda node, rolled: []), bus=EventBus(),
+                    journal=Journal(tmp_path / "journal.jsonl"), canary=canary,
+                    health_timeout_s=5, poll_s=0, sleep=sleep or (lambda s: None))
+
+
+def run(tmp_path, executor, **kw):
+    journal = tmp_path / "journal.jsonl"
+    progress = replay(journal) if journal.exists() else RunProgress(run_id="run-1")
+    return Orchestrator(setup(tmp_path, executor, **kw), progress).run_roll()
+
+
+def node_calls(calls, node):
+    return [s for n, s in calls if n == node]
+
+
+def test_happy_path_runs_every_step_in_order_then_finalizes(tmp_path):
+    ex = FakeExecutor()
+    out = run(tmp_path, ex)
+    assert out.result == "success"
+    assert ex.calls[0] == ("", "keystone_expand")
+    assert ex.calls[-2:] == [("", "keystone_contract"), ("", "rabbitmq_feature_flags")]
+    for node in ORDER:
+        assert node_calls(ex.calls, node) == list(NODE_STEPS)
+    # nodes roll strictly one after the other, in plan order
+    firsts = [ex.calls.index((n, "drain_api")) for n in ORDER]
+    lasts = [ex.calls.index((n, "undrain")) for n in ORDER]
+    assert firsts[1] > lasts[0] and firsts[2] > lasts[1]
+    progress = replay(tmp_path / "journal.jsonl")
+    assert progress.run_state is RunState.DONE
+    assert {n.state for n in progress.nodes.values()} == {NodeState.DONE}
+    assert progress.transfers() == {n: "IST" for n in ORDER}
+    assert progress.nodes["node2"].version_after == {"keystone": "29.1.0"}
+
+
+def test_canary_stops_after_the_first_node_and_approve_finishes(tmp_path):
+    ex = FakeExecutor()
+    out = run(tmp_path, ex, canary=True)
+    assert out.result == "awaiting_approval"
+    assert out.node_states == {"node2": "done", "node3": "pending", "node1": "pending"}
+    assert not node_calls(ex.calls, "node3") and not node_calls(ex.calls, "node1")
+    assert control.read(tmp_path).awaiting_gate == "canary:node2"
+    assert replay(tmp_path / "journal.jsonl").run_state is RunState.AWAITING_APPROVAL
+
+    control.approve(tmp_path)
+    ex2 = FakeExecutor()
+    assert run(tmp_path, ex2, canary=True).result == "success"
+    assert not node_calls(ex2.calls, "node2")          # the canary is not rolled twice
+    assert node_calls(ex2.calls, "node3") == list(NODE_STEPS)
+
+
+def test_a_failed_step_stops_the_run_and_touches_no_other_node(tmp_path):
+    ex = FakeExecutor(fail_at=("node3", "rejoin_galera"))
+    out = run(tmp_path, ex)
+    assert out.result == "failed" and "node3: rejoin_galera failed" in out.message
+    assert out.node_states == {"node2": "done", "node3": "failed", "node1": "pending"}
+    assert not node_calls(ex.calls, "node1")
+    assert node_calls(ex.calls, "node3")[-1] == "rejoin_galera"
+    flags = control.read(tmp_path)
+    assert flags.paused and flags.pause_reason == "step_failed"
+    p = replay(tmp_path / "journal.jsonl").nodes["node3"]
+    assert (p.failed_step, p.last_error) == ("rejoin_galera", "mariadb did not start")
+
+    ex2 = FakeExecutor()                                 # the operator fixed it: apply again
+    assert run(tmp_path, ex2).result == "success"
+    assert node_calls(ex2.calls, "node3")[0] == "rejoin_galera"   # retries the failed step
+
+
+def test_pause_stops_at_the_next_step_boundary_until_resumed(tmp_path):
+    seen = []
+
+    def on_step(node, step):
+        seen.append(step)
+        if (node, step) == ("node2", "drain_db"):
+            control.pause(tmp_path, "operator")      # as from another terminal
+
+    waits = []
+
+    def sleep(s):
+        waits.append(control.read(tmp_path).paused)
+        if len(waits) == 3:
+            control.resume(tmp_path)
+
+    ex = FakeExecutor(on_step=on_step)
+    out = run(tmp_path, ex, sleep=sleep)
+    assert out.result == "success"
+    # the paused run waited between drain_db and desync_galera, and ran drain_db only once
+    assert waits[:3] == [True, True, True]
+    assert node_calls(ex.calls, "node2").count("drain_db") == 1
+    states = [r for r in (tmp_path / "journal.jsonl").read_text().splitlines() if '"run_state"' in r]
+    assert any('"dest":"paused"' in r for r in states) and any('"trigger":"resume"' in r for r in states)
+
+
+def test_after_a_crash_mid_step_apply_reruns_that_step_and_completes(tmp_path):
+    ex = FakeExecutor(crash_at=("node3", "stop_services"))
+    with pytest.raises(SystemExit):
+        run(tmp_path, ex)
+    progress = replay(tmp_path / "journal.jsonl")
+    assert progress.in_flight()["node3"].step == "stop_services"
+    assert progress.nodes["node3"].state is NodeState.RABBITMQ_DRAINED
+
+    ex2 = FakeExecutor()
+    assert run(tmp_path, ex2).result == "success"
+    assert node_calls(ex2.calls, "node3")[0] == "stop_services"
+    assert not node_calls(ex2.calls, "node2")
+
+
+def test_health_gate_waits_then_pauses_with_the_reason(tmp_path):
+    clock = iter(range(0, 1000, 3))
+    s = setup(tmp_path, FakeExecutor(), health=lambda node, rolled: ["node1: Joined, not Synced"])
+    s.clock = lambda: next(clock)
+    out = Orchestrator(s, RunProgress(run_id="r")).run_roll()
+    assert out.result == "paused" and "node1: Joined, not Synced" in out.message
+    assert control.read(tmp_path).pause_reason == "health_gate"
+    assert out.node_states["node2"] == "pending"
+
+
+def test_abort_before_a_node_stops_cleanly_and_mid_node_finishes_that_node(tmp_path):
+    def on_step(node, step):
+        if (node, step) == ("node2", "stop_services"):
+            control.abort(tmp_path)
+
+    ex = FakeExecutor(on_step=on_step)
+    out = run(tmp_path, ex)
+    assert out.result == "aborted"
+    assert out.node_states == {"node2": "done", "node3": "pending", "node1": "pending"}
+    assert not node_calls(ex.calls, "node3")
+    assert replay(tmp_path / "journal.jsonl").run_state is RunState.ABORTED

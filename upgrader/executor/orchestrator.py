@@ -1,0 +1,273 @@
+"""The reconcile loop: the only place that sequences effects.
+
+Each pass: replay the journal (intent), read the control flags, pick the next step
+of the node in flight from the state machine, journal "started", run its playbook,
+journal "finished", and fire the transition only when the playbook verified the
+step's end state from fresh facts. A crash anywhere leaves a journal whose replay
+says which step to run again (every step is idempotent).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from upgrader import control
+from upgrader.events import (ApprovalNeeded, EventBus, LogLine, NodeStateChanged, Paused,
+                             RunStateChanged, StepFinished, StepStarted)
+from upgrader.journal import Journal, RunProgress
+from upgrader.machine import (NodeRun, NodeState, RunModel, RunState, Transitioned, fire,
+                              make_node_machine, make_run_machine, next_step)
+from upgrader.model import Plan
+
+
+class StepResultLike(Protocol):
+    ok: bool
+    status: str
+    duration_s: float
+    artifact_id: str
+    message: str
+    results: dict
+
+
+class Executor(Protocol):
+    def run_step(self, step: str, node: str | None, extravars: dict,
+                 ident: str | None = None) -> StepResultLike: ...
+
+
+# Problems that must clear before the next node starts; [] means healthy.
+HealthCheck = Callable[[str, tuple[str, ...]], list[str]]
+
+
+@dataclass
+class Outcome:
+    result: str                      # success | failed | aborted | awaiting_approval | paused
+    message: str
+    node_states: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunSetup:
+    plan: Plan
+    run_dir: Path
+    executor: Executor
+    health: HealthCheck
+    bus: EventBus
+    journal: Journal
+    canary: bool = False
+    health_timeout_s: float = 90.0
+    poll_s: float = 0.5
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    extravars: dict = field(default_factory=dict)   # common to every step (never secrets)
+
+
+class Orchestrator:
+    def __init__(self, setup: RunSetup, progress: RunProgress) -> None:
+        self.s = setup
+        self.plan = setup.plan
+        self.progress = progress
+        self.run = RunModel(progress.run_id or setup.plan.plan_id,
+                            paused_from=progress.paused_from, pause_reason=progress.pause_reason)
+        make_run_machine(self._record).add_model(self.run, initial=progress.run_state)
+        node_machine = make_node_machine(self._record)
+        self.nodes: dict[str, NodeRun] = {}
+        for name in self.plan.order:
+            p = progress.nodes.get(name)
+            n = NodeRun(name, failed_from=p.failed_from if p else None,
+                        failed_step=p.failed_step if p else "", last_error=p.last_error if p else "")
+            node_machine.add_model(n, initial=p.state if p else NodeState.PENDING)
+            self.nodes[name] = n
+        self._seq = len(progress.steps)
+        self._done_cluster_steps = {s.step for s in progress.steps if not s.node and s.ok}
+
+    # ------------------------------------------------------------------ books
+    def _record(self, t: Transitioned) -> None:
+        self.s.journal.append(t.record_type, **t.fields())
+        if t.record_type == "transition":
+            self.s.bus.publish(NodeStateChanged(t.subject, t.source, t.dest, t.trigger, t.error))
+        else:
+            self.s.bus.publish(RunStateChanged(t.subject, t.source, t.dest, t.trigger))
+
+    def _say(self, line: str, node: str = "", step: str = "") -> None:
+        self.s.bus.publish(LogLine(line, node, step))
+
+    def states(self) -> dict[str, str]:
+        return {name: n.state.value for name, n in self.nodes.items()}
+
+    def _outcome(self, result: str, message: str) -> Outcome:
+        return Outcome(result, message, self.states())
+
+    # ------------------------------------------------------------------ run
+    def run_roll(self) -> Outcome:
+        if self.run.state is RunState.PLANNED:
+            self.s.journal.append("run_started", run_id=self.run.name, plan_id=self.plan.plan_id,
+                                  nodes=list(self.plan.order), canary=self.s.canary,
+                                  targets=self.plan.targets)
+            fire(self.run, "start")
+        self._continue_after_restart()
+        if self.run.state is RunState.PREPARING:
+            out = self._cluster_steps(self.plan.preparation)
+            if out:
+                return out
+            fire(self.run, "prepared")
+        for position, name in enumerate(self.plan.order):
+            out = self._roll_node(name, position)
+            if out:
+                return out
+        if self.run.state is RunState.ROLLING:
+            fire(self.run, "finalize")
+        out = self._cluster_steps(self.plan.finalization)
+        if out:
+            return out
+        fire(self.run, "finished")
+        self.s.journal.append("run_finished", result="success")
+        return self._outcome("success", "every node rolled; finalization done")
+
+    def _continue_after_restart(self) -> None:
+        """`apply` again means: carry on. It resumes a pause and approves a waiting gate."""
+        flags = control.read(self.s.run_dir)
+        if flags.awaiting_gate:
+            control.approve(self.s.run_dir)
+        elif flags.paused:
+            control.resume(self.s.run_dir)
+        if self.run.state is RunState.AWAITING_APPROVAL:
+            fire(self.run, "approve")
+        if self.run.state is RunState.PAUSED:
+            fire(self.run, "resume")
+
+    # ------------------------------------------------------------------ nodes
+    def _roll_node(self, name: str, position: int) -> Outcome | None:
+        node = self.nodes[name]
+        if node.state is NodeState.DONE:
+            return None
+        if node.state is NodeState.FAILED:
+            self._say(f"{name}: retrying {node.failed_step} after the earlier failure", name)
+            fire(node, "retry")
+        if node.state is NodeState.PENDING:
+            out = self._health_gate(name)
+            if out:
+                return out
+        while node.state is not NodeState.DONE:
+            out = self._honour_flags(name)
+            if out:
+                return out
+            step = next_step(node.state)
+            if step == "finish":
+                fire(node, "finish")
+                break
+            assert step is not None
+            result = self._run_step(step, name)
+            if not result.ok:
+                return self._fail(node, step, result.message)
+            fire(node, step)
+        return self._after_node(name, position)
+
+    def _after_node(self, name: str, position: int) -> Outcome | None:
+        remaining = [n for n in self.plan.order if self.nodes[n].state is not NodeState.DONE]
+        gate = f"canary:{name}"
+        canary = self.s.canary and position == 0 and remaining
+        if canary and not control.read(self.s.run_dir).is_approved(gate):
+            msg = control.request_approval(self.s.run_dir, gate)
+            fire(self.run, "node_done_canary")
+            self.s.bus.publish(ApprovalNeeded(gate, f"{name} is upgraded and verified; "
+                                                    "`upgrader approve` rolls the rest"))
+            return self._outcome("awaiting_approval", msg)
+        return None
+
+    def _health_gate(self, name: str) -> Outcome | None:
+        """Before touching a node, the rest of the cluster must be healthy (bounded wait)."""
+        done = tuple(n for n, r in self.nodes.items() if r.state is NodeState.DONE)
+        deadline = self.s.clock() + self.s.health_timeout_s
+        while True:
+            problems = self.s.health(name, done)
+            if not problems:
+                return None
+            if self.s.clock() >= deadline:
+                return self._pause("health_gate", f"before {name}: " + "; ".join(problems))
+            self._say(f"waiting for health before {name}: {problems[0]}", name)
+            self.s.sleep(2.0)
+
+    def _honour_flags(self, name: str) -> Outcome | None:
+        """Pause and abort take effect here, between steps; a running playbook is never killed."""
+        while True:
+            flags = control.read(self.s.run_dir)
+            if flags.abort:
+                if not name or self.nodes[name].state is NodeState.PENDING:
+                    return self._abort()
+                # NOTE: a half-rolled node (drained, maybe stopped) is less safe than a
+                # finished one, so an abort completes the node in flight before stopping.
+                return None
+            if not flags.paused:
+                if self.run.state is RunState.PAUSED:
+                    fire(self.run, "resume")
+                return None
+            if self.run.state is not RunState.PAUSED:
+                fire(self.run, "pause", reason=flags.pause_reason or "operator")
+                self.s.bus.publish(Paused(flags.pause_reason, control.PAUSE_REASONS.get(
+                    flags.pause_reason, "")))
+            self.s.sleep(self.s.poll_s)
+
+    # ------------------------------------------------------------------ steps
+    def _run_step(self, step: str, node: str | None) -> StepResultLike:
+        self._seq += 1
+        ident = f"{self._seq:03d}-{node or 'cluster'}-{step}"
+        attempt = 1 + sum(1 for s in self.progress.steps if (s.node, s.step) == (node or "", step))
+        self.s.journal.append("step_started", node=node or "", step=step, attempt=attempt,
+                              artifact_id=ident)
+        self.s.bus.publish(StepStarted(node or "", step, attempt))
+        result = self.s.executor.run_step(step, node, self._extravars(node), ident=ident)
+        extra = {k: v for k, v in result.results.items()
+                 if k in ("transfer", "ist_writesets", "keystone_before", "keystone_after",
+                          "mariadb_version", "check_rc_before", "check_rc_after")}
+        record = dict(node=node or "", step=step, ok=result.ok, duration_s=round(result.duration_s, 2),
+                      artifact_id=result.artifact_id, message=result.message, **extra)
+        if step == "upgrade" and result.ok:
+            record.update(version_before={"keystone": extra.get("keystone_before", "")},
+                          version_after={"keystone": extra.get("keystone_after", "")})
+        self.s.journal.append("step_finished", **record)
+        self.s.bus.publish(StepFinished(node or "", step, result.duration_s, result.ok,
+                                        result.message, result.artifact_id,
+                                        str(extra.get("transfer", ""))))
+        return result
+
+    def _extravars(self, node: str | None) -> dict:
+        ev = dict(self.s.extravars)
+        if node:
+            ev["upgrader_node"] = node
+        if "keystone" in self.plan.targets:
+            ev["keystone_target_release"] = self.plan.targets["keystone"]
+        ev["upgrade_packages"] = list(self.plan.packages)
+        return ev
+
+    def _cluster_steps(self, steps) -> Outcome | None:
+        for step in steps:
+            if step.name in self._done_cluster_steps:
+                continue
+            out = self._honour_flags("")
+            if out:
+                return out
+            result = self._run_step(step.name, None)
+            if not result.ok:
+                return self._pause("step_failed", f"{step.name}: {result.message}", failed=True)
+            self._done_cluster_steps.add(step.name)
+        return None
+
+    # ------------------------------------------------------------------ stops
+    def _fail(self, node: NodeRun, step: str, message: str) -> Outcome:
+        fire(node, "fail", error=message, step=step)
+        return self._pause("step_failed", f"{node.name}: {step} failed: {message}", failed=True)
+
+    def _pause(self, reason: str, message: str, failed: bool = False) -> Outcome:
+        control.pause(self.s.run_dir, reason, by="upgrader")
+        if self.run.state is not RunState.PAUSED:
+            fire(self.run, "pause", reason=reason)
+        self.s.journal.append("note", reason=reason, message=message)
+        self.s.bus.publish(Paused(reason, message))
+        return self._outcome("failed" if failed else "paused", message)
+
+    def _abort(self) -> Outcome:
+        fire(self.run, "abort")
+        self.s.journal.append("run_finished", result="aborted")
+        return self._outcome("aborted", "aborted at a step boundary; no node is left half-rolled")

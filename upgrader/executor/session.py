@@ -1,0 +1,155 @@
+"""One `upgrader apply` session: find or create the run, hold the lock, wire the parts.
+
+The run directory (runs/<run_id>/) holds everything about a run: the plan it
+executes (plan.json), the journal, the control flags, the report, and the
+ansible-runner artifacts. runs/<cluster>.current names the run in progress, so
+`pause`, `resume`, `approve`, `abort` and `status` find it from any terminal.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from upgrader.errors import ConfigError, UnsafeCluster
+from upgrader.events import EventBus
+from upgrader.executor.orchestrator import Orchestrator, Outcome, RunSetup
+from upgrader.facts.gather import gather
+from upgrader.inventory import Cluster, load_cluster, load_secrets
+from upgrader.journal import Journal, RunProgress, read_records, replay
+from upgrader.lock import ClusterLock
+from upgrader.machine import RunState
+from upgrader.model import Plan
+from upgrader.planner import PlanOptions, drift, load_plan, refusals
+from upgrader.redact import Redactor
+from upgrader.report import build_report, write_report
+
+FINISHED = (RunState.DONE, RunState.ABORTED)
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+    run_id: str
+
+    @property
+    def dir(self) -> Path:
+        return self.root / self.run_id
+
+    @property
+    def journal(self) -> Path:
+        return self.dir / "journal.jsonl"
+
+    @property
+    def plan(self) -> Path:
+        return self.dir / "plan.json"
+
+    @property
+    def report(self) -> Path:
+        return self.dir / "report.json"
+
+
+def current_run(runs: Path, cluster: str | None = None) -> RunPaths | None:
+    """The run named by runs/<cluster>.current (any cluster's when only one exists)."""
+    pointers = sorted(runs.glob(f"{cluster}.current" if cluster else "*.current"))
+    if not pointers:
+        return None
+    if len(pointers) > 1:
+        names = ", ".join(p.stem for p in pointers)
+        raise ConfigError(f"several clusters have runs ({names}); name one with --cluster")
+    run_id = pointers[0].read_text().strip()
+    paths = RunPaths(runs, run_id)
+    return paths if paths.journal.exists() else None
+
+
+def newest_plan(plans: Path) -> Path:
+    files = sorted(plans.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    if not files:
+        raise ConfigError(f"no plan in {plans}/: run `upgrader plan` first")
+    return files[-1]
+
+
+def open_run(runs: Path, plan_path: Path | None, plans: Path) -> tuple[RunPaths, Plan, bool]:
+    """(paths, plan, resumed). Resumes the unfinished run of the cluster, else starts one."""
+    plan = load_plan(plan_path or newest_plan(plans))
+    existing = current_run(runs, plan.cluster)
+    if existing is not None and replay(existing.journal).run_state not in FINISHED:
+        running = load_plan(existing.plan)
+        if plan_path is not None and running.plan_id != plan.plan_id:
+            raise ConfigError(f"run {existing.run_id} of plan {running.plan_id} is unfinished: "
+                              "finish it (`upgrader apply`) or `upgrader abort` it first")
+        return existing, running, True
+    if plan.refusals:
+        raise UnsafeCluster(f"plan {plan.plan_id} was refused: {plan.refusals[0]}")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    paths = RunPaths(runs, f"{plan.plan_id}-run{stamp}")
+    paths.dir.mkdir(parents=True, mode=0o700)
+    paths.plan.write_text(json.dumps(plan.to_dict(), indent=2) + "\n")
+    (runs / f"{plan.cluster}.current").write_text(paths.run_id + "\n")
+    return paths, plan, False
+
+
+def health_check(cluster: Cluster, secrets: dict[str, str], plan: Plan):
+    """Fresh facts before each node: the planner's refusals and drift, mid-roll aware."""
+    # Mixed versions are the point of a roll in progress, not a reason to stop it.
+    options = PlanOptions(targets=dict(plan.targets),
+                          force=frozenset({"mixed_start_versions", "target_not_newer"}))
+
+    def check(node: str, rolled: tuple[str, ...]) -> list[str]:
+        facts = gather(cluster, secrets, sample_s=0.5)
+        problems = [r.message for r in refusals(facts, options)]
+        return problems + drift(plan, facts, rolled=rolled)
+    return check
+
+
+def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus,
+            report_path: Path | None = None, executor=None, health=None) -> tuple[Outcome, dict]:
+    """Run (or continue) the roll under the cluster lock; always writes the report."""
+    cluster = load_cluster(plan.inventory) if plan.inventory else None
+    if cluster is None and (executor is None or health is None):
+        raise ConfigError(f"plan {plan.plan_id} names no inventory; plan from a live cluster")
+    secrets = load_secrets(cluster) if cluster else {}
+    redactor = Redactor(v for v in secrets.values())
+    with ClusterLock(paths.root / f"{plan.cluster}.lock", command="upgrader apply"):
+        journal = Journal(paths.journal, redactor=redactor)
+        progress = replay(paths.journal) if paths.journal.exists() else RunProgress(run_id=paths.run_id)
+        if progress.run_state is RunState.PLANNED:
+            _refuse_drift(cluster, secrets, plan, health)
+        if executor is None:
+            from upgrader.executor.runner import AnsibleRunnerExecutor
+
+            executor = AnsibleRunnerExecutor(inventory=cluster.inventory, playbooks_dir=PLAYBOOKS,
+                                             work_dir=paths.dir / "ansible")
+        setup = RunSetup(plan=plan, run_dir=paths.dir, executor=executor,
+                         health=health or health_check(cluster, secrets, plan), bus=bus,
+                         journal=journal, canary=canary or _journaled_canary(paths))
+        outcome = Orchestrator(setup, progress).run_roll()
+    report = build_report(plan, paths.journal, outcome.result, outcome.message)
+    write_report(report, paths.report)
+    if report_path is not None:
+        write_report(report, report_path)
+    return outcome, report
+
+
+def _journaled_canary(paths: RunPaths) -> bool:
+    if not paths.journal.exists():
+        return False
+    return any(r.get("type") == "run_started" and r.get("canary") for _, r in read_records(paths.journal))
+
+
+def _refuse_drift(cluster: Cluster | None, secrets: dict[str, str], plan: Plan, health) -> None:
+    if cluster is None:
+        return
+    facts = gather(cluster, secrets, sample_s=0.5)
+    lines = drift(plan, facts)
+    if lines:
+        raise UnsafeCluster(f"plan {plan.plan_id} is stale: {lines[0]} (run `upgrader plan` again)")
+
+
+def run_dir_for_control(runs: Path) -> RunPaths:
+    paths = current_run(runs)
+    if paths is None:
+        raise ConfigError(f"no run in {runs}/: start one with `upgrader apply`")
+    return paths

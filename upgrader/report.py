@@ -1,0 +1,95 @@
+"""The run report: what happened, per node and per step, rebuilt from the journal alone."""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from upgrader.journal import RunProgress, read_records, replay
+from upgrader.model import Plan
+
+
+def build_report(plan: Plan, journal_path: Path, result: str, message: str = "",
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    progress = replay(journal_path)
+    records = [r for _, r in read_records(journal_path)]
+    started = records[0]["ts"] if records else ""
+    finished = records[-1]["ts"] if records else ""
+    report: dict[str, Any] = {
+        "run_id": progress.run_id, "plan_id": plan.plan_id, "cluster": plan.cluster,
+        "kind": plan.kind, "targets": plan.targets, "result": result, "message": message,
+        "run_state": progress.run_state.value, "started_at": started, "finished_at": finished,
+        "wall_s": _seconds(started, finished), "order": list(plan.order),
+        "nodes": {name: _node(progress, name) for name in plan.order},
+        "cluster_steps": {s.step: _step(s) for s in progress.steps if not s.node},
+    }
+    report.update(extra or {})
+    return report
+
+
+def _node(progress: RunProgress, name: str) -> dict[str, Any]:
+    p = progress.nodes.get(name)
+    steps = [s for s in progress.steps if s.node == name]
+    durations: dict[str, float] = {}
+    for s in steps:   # a step re-run after a crash or a failure adds to its time
+        if s.duration_s is not None:
+            durations[s.step] = round(durations.get(s.step, 0.0) + s.duration_s, 2)
+    window = _seconds(steps[0].started_at, steps[-1].finished_at) if steps and steps[-1].finished_at else None
+    return {
+        "state": p.state.value if p else "pending",
+        "version_before": _plain(p.version_before) if p else None,
+        "version_after": _plain(p.version_after) if p else None,
+        "transfer": (p.transfer if p else "") or None,
+        "window_s": window,
+        "steps": durations,
+        "failed_step": p.failed_step if p and p.failed_step else None,
+        "error": p.last_error if p and p.last_error else None,
+        "attempts": {s.step: s.attempt for s in steps if s.attempt > 1},
+    }
+
+
+def _step(s) -> dict[str, Any]:
+    return {"ok": s.ok, "duration_s": s.duration_s, "artifact_id": s.artifact_id}
+
+
+def _plain(value: Any) -> Any:
+    """{'keystone': '29.1.0'} stays a dict; a single-component dict reads better as its value."""
+    return value
+
+
+def _seconds(start: str, end: str) -> float | None:
+    try:
+        return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
+    except (TypeError, ValueError):
+        return None
+
+
+def write_report(report: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def summary_table(report: dict[str, Any]) -> Table:
+    t = Table(title=f"run {report['run_id']}: {report['result']}")
+    for col in ("node", "state", "before", "after", "transfer", "window", "slowest step"):
+        t.add_column(col)
+    for name, n in report["nodes"].items():
+        slowest = max(n["steps"].items(), key=lambda kv: kv[1]) if n["steps"] else ("-", 0)
+        t.add_row(name, n["state"], _v(n["version_before"]), _v(n["version_after"]),
+                  n["transfer"] or "-", f"{n['window_s']:.1f}s" if n["window_s"] else "-",
+                  f"{slowest[0]} {slowest[1]:.1f}s" if n["steps"] else "-")
+    t.caption = f"wall time {report['wall_s']} s" if report.get("wall_s") is not None else None
+    return t
+
+
+def _v(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
+    return str(value) if value else "-"

@@ -1,0 +1,1 @@
+"""Views over roll events: the rich live table (the TUI builds on the same events)."""
