@@ -16,11 +16,12 @@ err = Console(stderr=True)
 
 
 def _register() -> None:
-    from upgrader.cli import apply, lab, plan
+    from upgrader.cli import apply, lab, plan, probe
 
     app.add_typer(lab.app, name="lab")
     app.command()(plan.facts)
     app.command()(plan.plan)
+    app.command()(probe.probe)
     for command in (apply.apply, apply.approve, apply.pause, apply.resume, apply.abort, apply.status):
         app.command()(command)
 

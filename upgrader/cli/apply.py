@@ -14,7 +14,8 @@ from upgrader import control
 from upgrader.cli.common import JsonOpt, plans_dir, runs_dir
 from upgrader.errors import ConfigError, LockHeld
 from upgrader.events import EventBus
-from upgrader.executor.session import RunPaths, execute, open_run, run_dir_for_control
+from upgrader.executor.session import (ProbeOptions, RunPaths, execute, open_run,
+                                       run_dir_for_control)
 from upgrader.journal import replay
 from upgrader.planner import load_plan, plan_table
 from upgrader.report import summary_table
@@ -30,6 +31,14 @@ def apply(
                                          "then wait for `upgrader approve`.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     report: Annotated[Path | None, typer.Option("--report", help="Also write the report to FILE.")] = None,
+    probe: Annotated[bool | None, typer.Option("--probe/--no-probe", help="Send client traffic through "
+                     "the VIP during the roll (default: on when the secrets allow it, as in the lab).")] = None,
+    probe_budget: Annotated[int, typer.Option(help="Failed probe operations tolerated before the "
+                                              "roll pauses itself.", min=0)] = 0,
+    p99_multiple: Annotated[float, typer.Option(help="Pause when a probe's p99 exceeds this multiple "
+                                                "of its baseline.", min=1.0)] = 5.0,
+    baseline: Annotated[float, typer.Option(help="Seconds of probe baseline before the first step.",
+                                            min=0)] = 10.0,
 ) -> None:
     """Execute a plan node by node (or continue the unfinished run of its cluster)."""
     paths, p, resumed = open_run(runs_dir(), plan, plans_dir())
@@ -41,7 +50,8 @@ def apply(
         if not typer.confirm(f"apply plan {p.plan_id}?"):
             _discard(paths, p.cluster)
             raise typer.Exit(1)
-    _run(paths, p, canary=canary, report_path=report, resumed=resumed)
+    opts = ProbeOptions(enabled=probe, baseline_s=baseline, budget=probe_budget, p99_multiple=p99_multiple)
+    _run(paths, p, canary=canary, report_path=report, resumed=resumed, probe_opts=opts)
 
 
 def _discard(paths: RunPaths, cluster: str) -> None:
@@ -52,18 +62,25 @@ def _discard(paths: RunPaths, cluster: str) -> None:
     (paths.root / f"{cluster}.current").unlink(missing_ok=True)
 
 
-def _run(paths: RunPaths, p, *, canary: bool, report_path: Path | None, resumed: bool) -> None:
+def _run(paths: RunPaths, p, *, canary: bool, report_path: Path | None, resumed: bool,
+         probe_opts: ProbeOptions = ProbeOptions()) -> None:
     out.print(f"{'continuing' if resumed else 'starting'} run {paths.run_id} "
               f"({p.kind}: {', '.join(f'{k} {v}' for k, v in p.targets.items()) or 'no version change'})",
               highlight=False)
     bus = EventBus()
     view = LiveView(bus, p.order, out).start()
     try:
-        outcome, rep = execute(paths, p, canary=canary, bus=bus, report_path=report_path)
+        outcome, rep = execute(paths, p, canary=canary, bus=bus, report_path=report_path,
+                               probe_opts=probe_opts, say=lambda line: out.print(line, highlight=False))
     finally:
         view.stop()
     out.print(summary_table(rep))
     out.print(f"report: {paths.report}" + (f" and {report_path}" if report_path else ""), highlight=False)
+    if "probe" in rep:
+        pr = rep["probe"]
+        out.print(f"probe: {pr['operations']} operations during the roll, {pr['failed_operations']} failed, "
+                  f"{pr['disconnects']} disconnects, lost writes {pr['lost_writes']}; p99 "
+                  f"{pr['baseline']['p99_ms']} ms baseline -> {pr['during']['p99_ms']} ms", highlight=False)
     out.print(f"[bold]{outcome.result}[/]: {outcome.message}", highlight=False)
     for name, state in outcome.node_states.items():
         out.print(f"  {name}: {state}", highlight=False)

@@ -61,6 +61,9 @@ class RunSetup:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     extravars: dict = field(default_factory=dict)   # common to every step (never secrets)
+    # The uptime gate, checked after every step: problems pause the roll in place (the
+    # probe keeps measuring) until an operator resumes or aborts.
+    gate: Callable[[], list[str]] | None = None
 
 
 class Orchestrator:
@@ -162,6 +165,7 @@ class Orchestrator:
             if not result.ok:
                 return self._fail(node, step, result.message)
             fire(node, step)
+            self._check_gate(name)
         return self._after_node(name, position)
 
     def _after_node(self, name: str, position: int) -> Outcome | None:
@@ -208,6 +212,14 @@ class Orchestrator:
                 self.s.bus.publish(Paused(flags.pause_reason, control.PAUSE_REASONS.get(
                     flags.pause_reason, "")))
             self.s.sleep(self.s.poll_s)
+
+    def _check_gate(self, name: str) -> None:
+        problems = self.s.gate() if self.s.gate else []
+        if problems:
+            message = f"after {name}'s last step: " + "; ".join(problems)
+            control.pause(self.s.run_dir, "health_gate", by="upgrader")
+            self.s.journal.append("note", reason="health_gate", message=message)
+            self.s.bus.publish(Paused("health_gate", message))
 
     # ------------------------------------------------------------------ steps
     def _run_step(self, step: str, node: str | None) -> StepResultLike:

@@ -8,6 +8,7 @@ ansible-runner artifacts. runs/<cluster>.current names the run in progress, so
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -104,8 +105,55 @@ def health_check(cluster: Cluster, secrets: dict[str, str], plan: Plan):
     return check
 
 
+@dataclass(frozen=True)
+class ProbeOptions:
+    enabled: bool | None = None      # None: on when the secrets allow it (the lab)
+    baseline_s: float = 10.0         # traffic measured before the first step
+    budget: int = 0                  # failed operations tolerated before the gate pauses
+    p99_multiple: float = 5.0
+
+
+def start_probe(cluster: Cluster, secrets: dict[str, str], run_id: str, opts: ProbeOptions,
+                say=print):
+    """The uptime probe, or None when disabled or the inventory lacks its credentials."""
+    from upgrader.probe.runner import Probe, ProbeTargets
+
+    need = ("mariadb_upgrader_password", "keystone_admin_password", "rabbitmq_password")
+    if opts.enabled is False or (opts.enabled is None and not all(k in secrets for k in need)):
+        return None
+    missing = [k for k in need if k not in secrets]
+    if missing:
+        raise ConfigError(f"--probe needs {missing[0]} in {cluster.secrets_file}")
+    targets = ProbeTargets(
+        vip=cluster.vip, node_addresses=tuple(n.address for n in cluster.nodes),
+        db_user=cluster.db_user, db_password=secrets["mariadb_upgrader_password"],
+        keystone_password=secrets["keystone_admin_password"],
+        rabbit_user=secrets.get("rabbitmq_user", "openstack"), rabbit_password=secrets["rabbitmq_password"])
+    probe = Probe(targets, run=run_id).start()
+    say(f"probe: measuring a {opts.baseline_s:.0f} s baseline through the VIP {cluster.vip}")
+    time.sleep(opts.baseline_s)
+    probe.mark_baseline_end()
+    return probe
+
+
+def node_windows(journal_path: Path, since: float) -> dict[str, tuple[float, float]]:
+    """Each node's drain-to-undrain window (epoch seconds) from the journal."""
+    windows: dict[str, tuple[float, float]] = {}
+    for s in replay(journal_path).steps:
+        if not s.node or not s.started_at:
+            continue
+        start = datetime.fromisoformat(s.started_at).timestamp()
+        end = datetime.fromisoformat(s.finished_at).timestamp() if s.finished_at else time.time()
+        if end < since:
+            continue
+        a, b = windows.get(s.node, (start, end))
+        windows[s.node] = (min(a, start), max(b, end))
+    return windows
+
+
 def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus,
-            report_path: Path | None = None, executor=None, health=None) -> tuple[Outcome, dict]:
+            report_path: Path | None = None, executor=None, health=None,
+            probe_opts: ProbeOptions = ProbeOptions(), say=print) -> tuple[Outcome, dict]:
     """Run (or continue) the roll under the cluster lock; always writes the report."""
     cluster = load_cluster(plan.inventory) if plan.inventory else None
     if cluster is None and (executor is None or health is None):
@@ -125,8 +173,20 @@ def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus,
         setup = RunSetup(plan=plan, run_dir=paths.dir, executor=executor,
                          health=health or health_check(cluster, secrets, plan), bus=bus,
                          journal=journal, canary=canary or _journaled_canary(paths))
-        outcome = Orchestrator(setup, progress).run_roll()
-    report = build_report(plan, paths.journal, outcome.result, outcome.message)
+        probe = start_probe(cluster, secrets, paths.run_id, probe_opts, say) if cluster else None
+        extra: dict = {}
+        try:
+            if probe is not None:
+                from upgrader.probe.gate import UptimeGate
+
+                setup.gate = UptimeGate(probe.recorder.samples, probe.baseline_end,
+                                        budget=probe_opts.budget,
+                                        p99_multiple=probe_opts.p99_multiple).problems
+            outcome = Orchestrator(setup, progress).run_roll()
+        finally:
+            if probe is not None:
+                extra["probe"] = probe.stop(node_windows(paths.journal, probe.started_at))
+    report = build_report(plan, paths.journal, outcome.result, outcome.message, extra)
     write_report(report, paths.report)
     if report_path is not None:
         write_report(report, report_path)

@@ -1,0 +1,53 @@
+"""The uptime gate over the probe's figures: failures beyond a budget, or p99 blow-up."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from upgrader.probe.record import Sample, percentile
+
+
+@dataclass
+class UptimeGate:
+    """problems() is [] while the roll may go on.
+
+    Failures count from the roll's start; once reported they are acknowledged, so
+    an operator's resume is not refused again for the same failures.
+    """
+
+    samples: callable            # () -> list[Sample]
+    baseline_end: float
+    budget: int = 0              # failed operations tolerated
+    p99_multiple: float = 5.0    # tolerated p99 vs the baseline's, per kind
+    window_s: float = 30.0
+    min_samples: int = 20
+    acknowledged: int = 0
+    now: callable = field(default=time.time)
+
+    def problems(self) -> list[str]:
+        samples: list[Sample] = self.samples()
+        during = [s for s in samples if s.t >= self.baseline_end]
+        failed = [s for s in during if not s.ok]
+        out = []
+        if len(failed) > self.budget + self.acknowledged:
+            last = failed[-1]
+            out.append(f"probe: {len(failed)} failed operations (budget {self.budget}); "
+                       f"last: {last.kind}: {last.error}")
+            self.acknowledged = len(failed) - self.budget
+        out += self._latency(samples)
+        return out
+
+    def _latency(self, samples: list[Sample]) -> list[str]:
+        out = []
+        recent_from = self.now() - self.window_s
+        for kind in sorted({s.kind for s in samples}):
+            base = [s.latency_ms for s in samples if s.kind == kind and s.ok and s.t < self.baseline_end]
+            recent = [s.latency_ms for s in samples
+                      if s.kind == kind and s.ok and s.t >= max(recent_from, self.baseline_end)]
+            if len(base) < self.min_samples // 4 or len(recent) < self.min_samples:
+                continue
+            b, r = percentile(base, 99), percentile(recent, 99)
+            if b and r and r > self.p99_multiple * b:
+                out.append(f"probe: {kind} p99 {r:.0f} ms over the last {self.window_s:.0f} s is "
+                           f"more than {self.p99_multiple:g}x the baseline's {b:.0f} ms")
+        return out

@@ -1,0 +1,126 @@
+"""The probe: steady traffic in background threads, then the lost-writes check."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from upgrader.probe.clients import KeystoneClient, MariaDBClient, RabbitClient
+from upgrader.probe.record import Recorder, Sample, stats, summarize
+
+QUEUE = "upgrader.probe"
+
+
+@dataclass(frozen=True)
+class ProbeTargets:
+    vip: str
+    node_addresses: tuple[str, ...]     # Galera nodes (lost-writes check) and RabbitMQ brokers
+    db_user: str
+    db_password: str
+    keystone_password: str
+    rabbit_user: str
+    rabbit_password: str
+
+
+class Probe:
+    def __init__(self, targets: ProbeTargets, run: str, interval_s: float = 0.2):
+        self.t = targets
+        self.run = run
+        self.interval_s = interval_s
+        self.recorder = Recorder()
+        self.keystone = KeystoneClient(targets.vip, targets.keystone_password)
+        self.db = MariaDBClient(targets.vip, targets.db_user, targets.db_password, run)
+        self.rabbit = RabbitClient(list(targets.node_addresses), targets.rabbit_user,
+                                   targets.rabbit_password, QUEUE)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.started_at = 0.0
+        self.baseline_end = 0.0
+        self.health_listeners: list = []
+
+    def start(self) -> "Probe":
+        self.db.setup()
+        self.started_at = time.time()
+        for client in (self.keystone, self.db, self.rabbit):
+            th = threading.Thread(target=self._loop, args=(client,), daemon=True)
+            th.start()
+            self._threads.append(th)
+        return self
+
+    def _loop(self, client) -> None:
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            self.recorder.add(client.operation())
+            self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - t0)))
+
+    def mark_baseline_end(self) -> None:
+        self.baseline_end = time.time()
+
+    def recent(self, seconds: float = 10.0) -> dict:
+        now = time.time()
+        return stats([s for s in self.recorder.samples() if s.t >= now - seconds])
+
+    def baseline(self) -> dict:
+        return stats([s for s in self.recorder.samples() if s.t < (self.baseline_end or time.time())])
+
+    def stop(self, windows: dict[str, tuple[float, float]]) -> dict:
+        self._stop.set()
+        for th in self._threads:
+            th.join(timeout=60)
+        self.db.close()
+        self.rabbit.close()
+        samples = self.recorder.samples()
+        summary = summarize(samples, self.baseline_end or self.started_at, windows)
+        summary["duration_s"] = round(time.time() - self.started_at, 1)
+        summary["lost_writes"] = self._lost_rows() + self._lost_messages()
+        summary["lost_detail"] = {"db_rows_acked": len(self.db.acked),
+                                  "messages_confirmed": len(self.rabbit.confirmed)}
+        return summary
+
+    # ------------------------------------------------------------------ lost writes
+    def _lost_rows(self) -> int:
+        """Acknowledged rows missing on ANY Galera node (read with wsrep_sync_wait)."""
+        import pymysql
+
+        worst = 0
+        acked = set(self.db.acked)
+        for address in self.t.node_addresses:
+            conn = pymysql.connect(host=address, user=self.t.db_user, password=self.t.db_password,
+                                   database="upgrader_probe", connect_timeout=10)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SET SESSION wsrep_sync_wait = 1")
+                    cur.execute("SELECT id FROM probe_writes WHERE run = %s", (self.run,))
+                    present = {r[0] for r in cur.fetchall()}
+            finally:
+                conn.close()
+            worst = max(worst, len(acked - present))
+        return worst
+
+    def _lost_messages(self) -> int:
+        """Confirmed messages not delivered when the queue is drained."""
+        import pika
+
+        creds = pika.PlainCredentials(self.t.rabbit_user, self.t.rabbit_password)
+        params = [pika.ConnectionParameters(host=h, credentials=creds, connection_attempts=3,
+                                            retry_delay=1) for h in self.t.node_addresses]
+        conn = pika.BlockingConnection(params)
+        seen: set[str] = set()
+        try:
+            ch = conn.channel()
+            idle_since = time.monotonic()
+            # NOTE: quorum queue counts lag; keep reading until the queue stays empty a moment.
+            while time.monotonic() - idle_since < 2.0:
+                method, props, body = ch.basic_get(QUEUE, auto_ack=True)
+                if method is None:
+                    time.sleep(0.1)
+                    continue
+                idle_since = time.monotonic()
+                seen.add(body.decode(errors="replace"))
+        finally:
+            conn.close()
+        return len(set(self.rabbit.confirmed) - seen)
+
+
+def probe_samples(probe: Probe) -> list[Sample]:
+    return probe.recorder.samples()
