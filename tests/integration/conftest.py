@@ -19,3 +19,16 @@ def lab():
 @pytest.fixture(scope="session")
 def lab_secrets(lab):
     return state.load_secrets(lab)
+
+
+# Modules that change the cluster run after the ones that read it as built, and
+# test_zz_lab_down.py last. Unknown modules run in between, in name order.
+MODULE_ORDER = ["test_lab.py", "test_plan_lab.py", "test_playbooks.py", "test_apply_lab.py",
+                "test_probe_lab.py", "test_zz_lab_down.py"]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        name = item.path.name
+        return (MODULE_ORDER.index(name) if name in MODULE_ORDER else len(MODULE_ORDER) - 1.5, name)
+    items.sort(key=rank)

@@ -1,0 +1,137 @@
+"""`upgrader plan` against the live lab: writer last, refusal on a desynced node, SST risk."""
+import contextlib
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pymysql
+import pytest
+
+from upgrader.facts import haproxy
+from upgrader.lab.galera import wait_synced
+from upgrader.lab.sh import ssh
+
+pytestmark = pytest.mark.lab
+UPGRADER = os.path.abspath(".venv/bin/upgrader")
+
+
+def plan_json(tmp_path, *args):
+    env = {**os.environ, "UPGRADER_PLANS": str(tmp_path / "plans")}
+    cp = subprocess.run([UPGRADER, "plan", "--json", *args], capture_output=True, text=True,
+                        env=env, timeout=120)
+    return cp, (json.loads(cp.stdout) if cp.stdout.strip().startswith("{") else None)
+
+
+def db(lab, secrets, host):
+    return pymysql.connect(host=host, user="upgrader", password=secrets.mariadb_upgrader_password,
+                           connect_timeout=5, autocommit=True)
+
+
+@contextlib.contextmanager
+def haproxy_weight(lab, server, weight):
+    sock = str(lab.haproxy_socket)
+    haproxy.command(sock, f"set weight mariadb/{server} {weight}")
+    try:
+        yield
+    finally:
+        haproxy.command(sock, f"set weight mariadb/{server} 1")
+
+
+def test_plan_orders_the_haproxy_writer_last(lab, lab_secrets, tmp_path):
+    cp, plan = plan_json(tmp_path)
+    assert cp.returncode == 0, cp.stderr
+    assert plan["order"][-1] == "node1" and plan["refusals"] == []
+    with haproxy_weight(lab, "node1", 0):
+        # a new client connection through the VIP now really lands on node2
+        conn = db(lab, lab_secrets, lab.vip)
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@wsrep_node_name")
+            assert cur.fetchone()[0] == "node2"
+        conn.close()
+        cp, plan = plan_json(tmp_path)
+    assert cp.returncode == 0, cp.stderr
+    assert plan["order"][-1] == "node2"
+    assert "writer" in plan["nodes"]["node2"]["reason"]
+    assert len(list((tmp_path / "plans").glob("*.json"))) == 2
+
+
+def test_plan_is_refused_naming_a_desynced_node(lab, lab_secrets, tmp_path):
+    conn = db(lab, lab_secrets, lab.nodes[0].address)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET GLOBAL wsrep_desync = ON")
+        cp, plan = plan_json(tmp_path)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("SET GLOBAL wsrep_desync = OFF")
+        conn.close()
+    assert cp.returncode == 2
+    assert any(r.startswith("node1:") and "Desynced" in r for r in plan["refusals"]), plan["refusals"]
+    assert not list((tmp_path / "plans").glob("*.json"))      # no partial plan file
+
+
+def test_plan_from_a_facts_file_needs_no_cluster(lab, tmp_path):
+    facts = tmp_path / "facts.json"
+    cp = subprocess.run([UPGRADER, "facts", "--out", str(facts)], capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stderr
+    env = {**os.environ, "UPGRADER_PLANS": str(tmp_path / "plans"),
+           "UPGRADER_INVENTORY": "/nonexistent/inventory.ini"}
+    cp = subprocess.run([UPGRADER, "plan", "--facts", str(facts), "--json"], capture_output=True,
+                        text=True, env=env)
+    assert cp.returncode == 0, cp.stderr
+    assert json.loads(cp.stdout)["order"] == ["node2", "node3", "node1"]
+
+
+def test_wrong_credentials_give_one_line_and_no_plan(lab, tmp_path):
+    secrets = tmp_path / "secrets.yml"
+    secrets.write_text('mariadb_upgrader_password: "wrong"\n')
+    inv = tmp_path / "inventory.ini"
+    inv.write_text(lab.inventory_file.read_text().replace(str(lab.secrets_file), str(secrets)))
+    env = {**os.environ, "UPGRADER_PLANS": str(tmp_path / "plans")}
+    cp = subprocess.run([UPGRADER, "plan", "-i", str(inv)], capture_output=True, text=True, env=env)
+    assert cp.returncode == 2
+    assert "Access denied" in cp.stdout + cp.stderr and "Traceback" not in cp.stdout + cp.stderr
+    assert "wrong" not in cp.stdout + cp.stderr
+    assert not (tmp_path / "plans").exists() or not list((tmp_path / "plans").glob("*.json"))
+
+
+def _set_gcache(lab, size):
+    """Rolling restart with a new gcache.size (it is not a dynamic option)."""
+    for node in lab.nodes:
+        ssh(lab, node, "sed -i 's/gcache.size=[0-9]*[KMG]/gcache.size=%s/' "
+                       "/etc/mysql/mariadb.conf.d/60-galera.cnf && service mariadb restart" % size,
+            timeout=120)
+        wait_synced(lab, node)
+
+
+def test_small_gcache_under_steady_writes_flags_sst_risk(lab, lab_secrets, tmp_path):
+    _set_gcache(lab, "2M")
+    stop = threading.Event()
+
+    def writer():
+        conn = db(lab, lab_secrets, lab.vip)
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS upgrader_probe.load (id INT AUTO_INCREMENT "
+                        "PRIMARY KEY, pad VARCHAR(4096))")
+            while not stop.is_set():
+                cur.execute("INSERT INTO upgrader_probe.load (pad) VALUES (REPEAT('x', 4000))")
+        conn.close()
+
+    th = threading.Thread(target=writer, daemon=True)
+    try:
+        th.start()
+        time.sleep(2)
+        cp, plan = plan_json(tmp_path, "--sample", "3")
+    finally:
+        stop.set()
+        th.join(timeout=30)
+        _set_gcache(lab, "128M")
+    assert plan is not None, cp.stderr
+    risky = [n for n, v in plan["nodes"].items() if not v["ist_feasible"]]
+    assert risky, plan["nodes"]
+    assert any("SST risk" in w or "gcache" in w for w in plan["warnings"]), plan["warnings"]
+    # with the lab default (128M) and no load, every node is predicted to rejoin by IST
+    cp, plan = plan_json(tmp_path)
+    assert cp.returncode == 0 and all(v["ist_feasible"] for v in plan["nodes"].values())
