@@ -58,6 +58,9 @@ CLUSTER_STEPS = [
                  ("patch", [], ["rabbitmq_feature_flags"]), id="kind: patch, targets equal installed"),
     pytest.param(with_all_versions(cluster(), keystone="29.1.0"), {"keystone": "29.1.0"},
                  ("patch", [], ["rabbitmq_feature_flags"]), id="kind: already at target"),
+    pytest.param(with_all_versions(cluster(), keystone="29.1.0"), {"keystone": "28.1.0"},
+                 ("upgrade", [], ["rabbitmq_feature_flags"]),
+                 id="forced keystone downgrade: the old release cannot expand or contract"),
 ]
 
 

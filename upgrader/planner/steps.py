@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from upgrader.model import ClusterFacts, PlanStep
-from upgrader.planner.versions import changes
+from upgrader.planner.versions import changes, compare, installed
 
 if TYPE_CHECKING:
     from upgrader.planner.options import PlanOptions
@@ -83,8 +83,16 @@ def _cluster_step(name: str, options: PlanOptions) -> PlanStep:
 
 
 def _keystone_changes(facts: ClusterFacts, options: PlanOptions) -> bool:
+    """A keystone UPGRADE: only then is there a schema to expand and contract.
+
+    A forced downgrade (target_not_newer) runs the old release on the expanded schema,
+    which keystone supports; the old release's keystone-manage cannot even read the
+    newer alembic head, so it must not be asked to expand or contract.
+    """
     target = options.targets.get("keystone")
-    return target is not None and changes(facts, "keystone", target)
+    if target is None or not changes(facts, "keystone", target):
+        return False
+    return all(compare(target, v) > 0 for n in facts.nodes if (v := installed(n, "keystone")))
 
 
 def preparation_steps(facts: ClusterFacts, options: PlanOptions) -> tuple[PlanStep, ...]:
