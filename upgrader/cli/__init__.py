@@ -30,7 +30,9 @@ def main() -> None:
     """Entry point: every UpgraderError becomes one line on stderr and its exit code."""
     _register()
     try:
-        app(standalone_mode=False)
+        # standalone_mode=False hands typer.Exit codes back as the return value
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except UpgraderError as e:
         err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
@@ -42,10 +44,9 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")
         sys.exit(130)
-    except Exception as e:  # click usage errors and the like: one line, never a traceback
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:  # usage errors: one line, never a traceback
+        # NOTE: typer 0.29 raises its vendored copy of click's exceptions, not click's own.
+        if hasattr(e, "show") and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             sys.exit(e.exit_code)
         raise

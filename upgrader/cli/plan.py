@@ -72,8 +72,14 @@ def plan(
         f, inv_path, inv_targets = live_facts(inventory, sample)
     targets = {} if patch else (parse_targets(target) if target else inv_targets)
     options = PlanOptions(targets=targets, force=frozenset(force or ()), packages=tuple(package or ()))
-    p = build_plan(f, options, created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                   inventory=inv_path)
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        p = build_plan(f, options, created_at=created, inventory=inv_path)
+    except (TypeError, AttributeError, ValueError) as e:
+        if facts_file is None:
+            raise
+        # from_dict is tolerant, not type-checking: a wrong value type shows up here
+        raise ConfigError(f"facts file {facts_file}: not a facts document: {e}") from None
     if as_json:
         print(json.dumps(plan_json(p), indent=2))
     else:
@@ -83,4 +89,5 @@ def plan(
                                    highlight=False)
         raise typer.Exit(2)
     path = write_plan(p, plans_dir())
-    (Console(stderr=True) if as_json else out).print(f"plan written to {path}", highlight=False)
+    (Console(stderr=True) if as_json else out).print(f"plan written to {path}", highlight=False,
+                                                      soft_wrap=True)

@@ -100,5 +100,8 @@ def parse_grastate(text: str) -> tuple[int | None, bool | None]:
     return seqno, safe
 
 
-def unreachable(error: str) -> GaleraFacts:
-    return GaleraFacts(reachable=False, error=error)
+def unreachable(error: str, grastate: str | None = None) -> GaleraFacts:
+    """A node whose server does not answer; its saved position still counts (bootstrap, IST)."""
+    seqno, safe = parse_grastate(grastate) if grastate is not None else (None, None)
+    return GaleraFacts(reachable=False, error=error, grastate_seqno=seqno,
+                       grastate_safe_to_bootstrap=safe)

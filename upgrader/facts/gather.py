@@ -53,7 +53,7 @@ def _node(access: NodeAccess, sample: Rows | str, inside: tuple[dict[str, str], 
     sections, ssh_error = inside
     grastate = sections.get("grastate") or None
     if isinstance(sample, str):
-        g: GaleraFacts = galera.unreachable(f"MariaDB at {access.address}: {sample}")
+        g: GaleraFacts = galera.unreachable(f"MariaDB at {access.address}: {sample}", grastate)
     else:
         g = galera.parse_wsrep(sample["status"], sample["variables"], grastate)
     if ssh_error:

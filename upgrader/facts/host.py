@@ -8,15 +8,16 @@ import subprocess
 from upgrader.inventory import NodeAccess
 
 # One shell script, one SSH session: each section starts with a '==name' line.
+# NOTE: a newline before each marker: grastate.dat may end without one.
 # NOTE: the Keystone release is read from the venv that /etc/default/keystone points at,
 # which is how the lab (and openstack-ansible style venv layouts) record it.
 SCRIPT = r"""
-echo '==grastate'; cat /var/lib/mysql/grastate.dat 2>/dev/null
-echo '==packages'; dpkg-query -W -f='${Package} ${Version}\n' mariadb-server galera-4 rabbitmq-server 2>/dev/null
-echo '==keystone'; ( . /etc/default/keystone && "$KEYSTONE_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("keystone"))' ) 2>/dev/null
-echo '==rabbit_status'; rabbitmq-diagnostics -q status --formatter json 2>/dev/null
-echo '==rabbit_cluster'; rabbitmqctl -q cluster_status --formatter json 2>/dev/null
-echo '==rabbit_quorum_critical'; rabbitmq-diagnostics -q check_if_node_is_quorum_critical >/dev/null 2>&1; echo $?
+echo; echo '==grastate'; cat /var/lib/mysql/grastate.dat 2>/dev/null
+echo; echo '==packages'; dpkg-query -W -f='${Package} ${Version}\n' mariadb-server galera-4 rabbitmq-server 2>/dev/null
+echo; echo '==keystone'; ( . /etc/default/keystone && "$KEYSTONE_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("keystone"))' ) 2>/dev/null
+echo; echo '==rabbit_status'; rabbitmq-diagnostics -q status --formatter json 2>/dev/null
+echo; echo '==rabbit_cluster'; rabbitmqctl -q cluster_status --formatter json 2>/dev/null
+echo; echo '==rabbit_quorum_critical'; rabbitmq-diagnostics -q check_if_node_is_quorum_critical >/dev/null 2>&1; echo $?
 """
 
 _PACKAGE_COMPONENT = {"mariadb-server": "mariadb", "galera-4": "galera", "rabbitmq-server": "rabbitmq"}
@@ -44,14 +45,19 @@ def collect(node: NodeAccess, timeout: float = 30) -> tuple[dict[str, str], str]
 
 
 def split_sections(text: str) -> dict[str, str]:
+    """{name: text} of each '==name' section; a marker glued to the end of a line counts too."""
     sections: dict[str, list[str]] = {}
     current = None
     for line in text.splitlines():
-        if line.startswith("==") and re.fullmatch(r"==[a-z_]+", line):
-            current = line[2:]
-            sections[current] = []
-        elif current is not None:
-            sections[current].append(line)
+        m = re.fullmatch(r"(.*?)==([a-z_]+)", line)
+        if m is None:
+            if current is not None:
+                sections[current].append(line)
+            continue
+        if current is not None and m.group(1).strip():
+            sections[current].append(m.group(1))
+        current = m.group(2)
+        sections[current] = []
     return {k: "\n".join(v).strip() for k, v in sections.items()}
 
 

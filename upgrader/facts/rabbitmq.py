@@ -33,13 +33,15 @@ def parse_rabbit(node_name: str, status_json: str, cluster_json: str, quorum_cri
 
 def _alarm_text(alarm: object) -> str:
     if isinstance(alarm, dict):
-        return f"{alarm.get('type', 'alarm')} on {alarm.get('node', '?')}"
+        kind = " ".join(str(alarm[k]) for k in ("type", "resource") if alarm.get(k)) or "alarm"
+        return f"{kind} on {alarm.get('node', '?')}"
     return str(alarm)
 
 
 def _partition_nodes(partitions: object) -> list[str]:
+    """The peers some node cannot reach (cluster_status maps reporter -> unreachable peers)."""
     if isinstance(partitions, dict):
-        return [str(k) for k, v in partitions.items() if v]
+        return sorted({str(peer) for peers in partitions.values() for peer in (peers or [])})
     if isinstance(partitions, list):
         return [str(p) for p in partitions]
     return []

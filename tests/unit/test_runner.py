@@ -1,0 +1,289 @@
+"""The ansible-runner adapter: events and (status, rc) in, StepResult out. No Ansible run.
+
+The event dicts are trimmed copies of events recorded from playbook runs on the lab
+(only the keys the adapter reads, with their real values).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from upgrader.executor import runner
+from upgrader.executor.runner import (AnsibleRunnerExecutor, StepResult, changed_count,
+                                      collect_results, first_failure, is_ok)
+
+
+def ev(event: str, task: str = "", host: str = "", res: dict | None = None, **data) -> dict:
+    return {"event": event, "uuid": f"{event}-{task}-{host}", "pid": 4242,
+            "event_data": {"task": task, "host": host, "res": res or {}, **data}}
+
+
+def stats(**counts) -> dict:
+    base = {"changed": {}, "failures": {}, "dark": {}, "ignored": {}, "ok": {}, "skipped": {}}
+    return {"event": "playbook_on_stats", "event_data": {**base, **counts}}
+
+
+# rejoin_galera on node2, recorded: IST of 6 write-sets after the upgrade.
+REJOIN_OK = [
+    {"event": "playbook_on_start", "event_data": {}},
+    ev("runner_on_ok", "Read whether mariadbd runs, grastate.dat and the recorded error-log offset",
+       "node2", {"changed": False, "rc": 0,
+                 "stdout": '{"running": false, "seqno": 194, "offset": 19513}'}),
+    ev("runner_on_ok", "Start MariaDB", "node2", {"changed": True, "rc": 0, "stdout": ""}),
+    ev("runner_retry", "Wait until the node is Synced, then classify the transfer from the new log lines",
+       "node2", {"attempts": 1, "stdout": '{"wsrep": null}'}),
+    ev("runner_on_ok", "Report the rejoin", "node2",
+       {"msg": {"upgrader_result": {"transfer": "IST", "ist_writesets": 6,
+                                    "galera_grastate_seqno": 194}},
+        "_ansible_verbose_always": True, "changed": False}),
+    stats(changed={"node2": 1}, ok={"node2": 5}),
+]
+
+# stop_services on node2, recorded: the wait ran out (30 attempts) on a broker
+# that still looked alive.
+STOP_UNTIL_EXHAUSTED = [
+    ev("runner_on_ok", "Record the MariaDB error-log offset while mariadbd still runs", "node2",
+       {"changed": True, "stdout": "recorded 19513"}),
+    ev("runner_on_failed", "Verify Keystone, RabbitMQ and MariaDB are really stopped", "node2",
+       {"msg": "", "stdout": '{"running": "rabbitmq-server", "seqno": 200}', "stderr": "",
+        "rc": 0, "attempts": 30, "changed": False}, ignore_errors=None),
+    stats(changed={"node2": 3}, failures={"node2": 1}, ok={"lb": 2, "node2": 4}),
+]
+
+# keystone_contract, recorded: the refusal while every node still runs 28.1.0.
+CONTRACT_REFUSED = [
+    ev("runner_on_ok", "Group the hosts that answered", "node1",
+       {"changed": False, "add_group": "keystone_answering"}),
+    ev("runner_on_failed", "Assert every Keystone host answers and is set to run the target release",
+       "node1", {"evaluated_to": False, "assertion": "keystone_laggards | length == 0",
+                 "msg": "refuse: node1, node2, node3 may still run a release other than 29.1.0 "
+                        "(or did not answer); contract only after every node",
+                 "changed": False}, ignore_errors=None),
+    stats(failures={"node1": 1}, ok={"node1": 3, "node2": 2, "node3": 2}),
+]
+
+# A recorded play with an ignored unreachable host (ghost), a wait whose grace ran
+# out under ignore_errors, a result, and then a real shell failure.
+IGNORED_THEN_FAILED = [
+    ev("runner_on_ok", "Probe", "node1", {"changed": False, "rc": 0}),
+    ev("runner_on_unreachable", "Probe", "ghost",
+       {"unreachable": True, "changed": False,
+        "msg": 'Task failed: Data could not be sent to remote host "10.123.0.99". Make sure '
+               "this host can be reached over ssh: ssh: connect to host 10.123.0.99 port 22: "
+               "No route to host"}),
+    ev("runner_on_failed", "Wait for a grace that runs out", "node1",
+       {"changed": False, "stdout": "3", "rc": 0, "msg": "", "attempts": 2}, ignore_errors=True),
+    ev("runner_on_ok", "Report", "node1",
+       {"msg": {"upgrader_result": {"transfer": "IST", "ist_writesets": 6}}, "changed": False}),
+    ev("runner_on_failed", "Fail a shell", "node1",
+       {"changed": True, "stdout": "some output", "stderr": "ERROR 2002 (HY000) Can't connect",
+        "rc": 1, "msg": "non-zero return code"}, ignore_errors=None),
+    stats(failures={"node1": 1}, ignored={"ghost": 1, "node1": 1}, ok={"node1": 3, "ghost": 1}),
+]
+
+# The same unreachable host, not ignored: the stats list it as dark.
+UNREACHABLE = [
+    ev("runner_on_unreachable", "Read the node's wsrep state", "node2",
+       {"unreachable": True, "msg": "Task failed: Failed to connect to the host via ssh: "
+                                    "ssh: connect to host 10.123.0.12 port 22: Connection refused"}),
+    stats(dark={"node2": 1}),
+]
+
+# A loop task (the service module over two services) whose second item failed.
+LOOP_FAILED = [
+    ev("runner_on_failed", "Stop Keystone and RabbitMQ", "node2",
+       {"msg": "One or more items failed", "changed": True,
+        "results": [{"item": "keystone", "changed": True},
+                    {"item": "rabbitmq-server", "failed": True,
+                     "msg": "Unable to stop service rabbitmq-server: Error: unable to perform "
+                            "an operation on node 'rabbit@node2'"}]}),
+    stats(failures={"node2": 1}),
+]
+
+
+@pytest.mark.parametrize("status, rc, ok", [
+    ("successful", 0, True),     # the only verified outcome
+    ("failed", 2, False),        # a task failed (ansible-playbook rc 2)
+    ("failed", 4, False),        # a host was unreachable
+    ("canceled", 254, False),    # the operator aborted: the node is in an unknown state
+    ("timeout", 254, False),     # runner's job timeout
+    ("successful", 1, False),    # inconsistent; never trust one without the other
+    ("failed", 0, False),
+])
+def test_status_and_rc_map_to_ok(status, rc, ok):
+    assert is_ok(status, rc) is ok
+
+
+@pytest.mark.parametrize("events, status, rc, expected", [
+    # ok: results merged, no message, the stats' changed count
+    (REJOIN_OK, "successful", 0,
+     dict(ok=True, message="", changed=1,
+          results={"transfer": "IST", "ist_writesets": 6, "galera_grastate_seqno": 194})),
+    # an `until` that ran out names the task, its last output and the attempts
+    (STOP_UNTIL_EXHAUSTED, "failed", 2,
+     dict(ok=False, changed=3, results={},
+          message='Verify Keystone, RabbitMQ and MariaDB are really stopped [node2]: '
+                  '{"running": "rabbitmq-server", "seqno": 200} (after 30 attempts)')),
+    # a refusing assert: its fail_msg is the message
+    (CONTRACT_REFUSED, "failed", 2,
+     dict(ok=False, changed=0, results={},
+          message="Assert every Keystone host answers and is set to run the target release "
+                  "[node1]: refuse: node1, node2, node3 may still run a release other than "
+                  "29.1.0 (or did not answer); contract only after every node")),
+    # ignored unreachable and ignored failure are skipped; a shell failure shows stderr
+    (IGNORED_THEN_FAILED, "failed", 2,
+     dict(ok=False, changed=0, results={"transfer": "IST", "ist_writesets": 6},
+          message="Fail a shell [node1]: non-zero return code: ERROR 2002 (HY000) Can't connect")),
+    # an unreachable host the play did not ignore
+    (UNREACHABLE, "failed", 4,
+     dict(ok=False, changed=0, results={},
+          message="Read the node's wsrep state [node2]: Task failed: Failed to connect to the "
+                  "host via ssh: ssh: connect to host 10.123.0.12 port 22: Connection refused")),
+    # a loop: the failed item's msg
+    (LOOP_FAILED, "failed", 2,
+     dict(ok=False, changed=0, results={},
+          message="Stop Keystone and RabbitMQ [node2]: One or more items failed")),
+])
+def test_result_from_recorded_events(events, status, rc, expected):
+    r = AnsibleRunnerExecutor.result("step", "node2", status, rc, 1.23456, "007-node2-step", events)
+    assert isinstance(r, StepResult)
+    assert (r.ok, r.status, r.rc, r.duration_s, r.artifact_id) == (
+        expected["ok"], status, rc, 1.235, "007-node2-step")
+    assert r.message == expected["message"]
+    assert "\n" not in r.message
+    assert r.results == expected["results"]
+    assert r.changed == expected["changed"]
+
+
+@pytest.mark.parametrize("status, rc, stdout, message", [
+    # canceled through cancel_callback: no failed task, the node state is unknown
+    ("canceled", 254, "", "canceled: the node is in an unknown state"),
+    ("timeout", 254, "", "timed out"),
+    # a playbook that does not parse: ansible-playbook's ERROR line, no events
+    ("failed", 4, "[WARNING]: x\n[ERROR]: conflicting action statements: shell, command\n",
+     "failed (rc 4): [ERROR]: conflicting action statements: shell, command"),
+    # no ansible-playbook at all: runner's own line on stdout
+    ("failed", 127, "The command was not found or was not executable: ansible-playbook.\n",
+     "failed (rc 127): The command was not found or was not executable: ansible-playbook."),
+])
+def test_result_without_a_failed_task(status, rc, stdout, message):
+    r = AnsibleRunnerExecutor.result("undrain", "node2", status, rc, 0.5, "x", [], stdout)
+    assert not r.ok and r.message == message
+
+
+def test_results_merge_in_event_order_and_ignore_other_messages():
+    events = [
+        ev("runner_on_ok", "Report", "node1", {"msg": {"upgrader_result": {"a": 1, "b": 1}}}),
+        ev("runner_on_ok", "Debug a string", "node1", {"msg": "upgrader_result"}),
+        ev("runner_on_ok", "Debug another dict", "node1", {"msg": {"other": {"a": 9}}}),
+        ev("runner_on_skipped", "Report", "node1", {"msg": {"upgrader_result": {"a": 7}}}),
+        ev("runner_on_ok", "Report", "node2", {"msg": {"upgrader_result": {"b": 2}}}),
+    ]
+    assert collect_results(events) == {"a": 1, "b": 2}
+
+
+def test_changed_count_sums_the_final_stats():
+    assert changed_count(REJOIN_OK) == 1
+    assert changed_count([stats(changed={"node1": 2, "lb": 1})]) == 3
+    assert changed_count([]) == 0
+    assert first_failure(REJOIN_OK) == ""
+
+
+# ---------------------------------------------------------------- the adapter's plumbing
+
+
+class FakeRun:
+    """Stands in for ansible_runner.run: replays events, records its arguments."""
+
+    def __init__(self, events: list[dict], status: str = "successful", rc: int = 0):
+        self.events, self.status, self.rc = events, status, rc
+        self.kwargs: dict = {}
+
+    def __call__(self, **kwargs):
+        self.kwargs = kwargs
+        for e in self.events:
+            assert kwargs["event_handler"](e) is True   # runner keeps every event
+        stdout = SimpleNamespace(read=lambda: "")
+        return SimpleNamespace(status=self.status, rc=self.rc, stdout=stdout)
+
+
+@pytest.fixture
+def executor(tmp_path):
+    playbooks = tmp_path / "playbooks"
+    playbooks.mkdir()
+    for step in ("rejoin_galera", "keystone_expand"):
+        (playbooks / f"{step}.yml").write_text("---\n")
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[galera]\nnode2\n")
+    return AnsibleRunnerExecutor(inventory, playbooks, tmp_path / "work")
+
+
+def test_run_step_passes_typed_arguments_and_forwards_copies(executor, monkeypatch):
+    fake = FakeRun(REJOIN_OK)
+    monkeypatch.setattr(runner.ansible_runner, "run", fake)
+    seen: list[dict] = []
+
+    def on_event(e):
+        seen.append(e)
+        e["event_data"]["res"] = "mutated by a subscriber"
+
+    executor.on_event = on_event
+    r = executor.run_step("rejoin_galera", "node2", {"keystone_target_release": "29.1.0"})
+
+    kw = fake.kwargs
+    assert r.ok and r.results["transfer"] == "IST" and r.artifact_id == "001-node2-rejoin_galera"
+    assert kw["ident"] == r.artifact_id and kw["playbook"] == "rejoin_galera.yml"
+    assert kw["private_data_dir"] == str(executor.work_dir / "runs" / r.artifact_id)
+    assert kw["project_dir"] == str(executor.playbooks_dir)
+    assert kw["inventory"] == str(executor.inventory)          # a path: runner copies dicts
+    assert kw["artifact_dir"] == str(executor.work_dir / "artifacts")
+    assert kw["quiet"] is True and kw["settings"] == {"pexpect_timeout": 0.5}
+    assert not kw.get("suppress_env_files")                     # it would discard settings
+    assert kw["extravars"] == {"keystone_target_release": "29.1.0", "upgrader_node": "node2"}
+    env = kw["envvars"]
+    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "False"
+    assert env["ANSIBLE_RETRY_FILES_ENABLED"] == "False"
+    assert env["ANSIBLE_PIPELINING"] == "True"
+    assert "ControlMaster=auto" in env["ANSIBLE_SSH_ARGS"]
+    assert "ControlPersist=60s" in env["ANSIBLE_SSH_ARGS"]
+    assert f"ControlPath={executor.control_path()}" in env["ANSIBLE_SSH_ARGS"]
+    # every event reached the subscriber, as a copy: runner's own dicts are untouched
+    assert len(seen) == len(REJOIN_OK)
+    assert REJOIN_OK[-2]["event_data"]["res"]["msg"]["upgrader_result"]["transfer"] == "IST"
+
+
+def test_cluster_steps_and_idents_count_past_what_is_on_disk(executor, monkeypatch):
+    monkeypatch.setattr(runner.ansible_runner, "run", FakeRun([]))
+    (executor.artifact_dir / "041-node3-undrain").mkdir(parents=True)
+    r = executor.run_step("keystone_expand", None, {})
+    assert r.artifact_id == "042-cluster-keystone_expand"
+    # a resumed orchestrator reusing an ident gets a fresh directory, not a mixed one
+    (executor.artifact_dir / "003-node2-rejoin_galera").mkdir()
+    r2 = executor.run_step("rejoin_galera", "node2", {}, ident="003-node2-rejoin_galera")
+    assert r2.artifact_id == "003-node2-rejoin_galera.2"
+
+
+def test_a_failed_playbook_is_a_result_not_an_exception(executor, monkeypatch):
+    monkeypatch.setattr(runner.ansible_runner, "run", FakeRun(CONTRACT_REFUSED, "failed", 2))
+    r = executor.run_step("keystone_expand", None, {})
+    assert not r.ok and r.rc == 2 and r.message.startswith("Assert every Keystone host")
+
+
+def test_a_missing_playbook_is_a_failed_result(executor, monkeypatch):
+    monkeypatch.setattr(runner.ansible_runner, "run", FakeRun([]))
+    r = executor.run_step("no_such_step", "node2", {})
+    assert not r.ok and r.status == "failed" and "no playbook" in r.message
+
+
+def test_control_path_is_under_work_dir_when_short_enough():
+    path = AnsibleRunnerExecutor(Path("i"), Path("p"), Path("/srv/runs/r1/ansible")).control_path()
+    assert path == "/srv/runs/r1/ansible/cp/%C"
+
+
+def test_control_path_falls_back_when_work_dir_is_too_deep(tmp_path):
+    deep = tmp_path / ("d" * 90)
+    path = AnsibleRunnerExecutor(Path("i"), Path("p"), deep).control_path()
+    assert path.endswith("/%C") and len(path) - 2 + 40 + 17 <= 107
+    assert not path.startswith(str(deep))
