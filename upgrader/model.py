@@ -163,6 +163,7 @@ class NodePlan:
     donor: str                           # recommended IST donor ("" when none can serve)
     donor_window_writesets: int          # how many write-sets the donor's gcache still holds
     estimate_s: float = 0.0
+    versions: dict[str, str] = field(default_factory=dict)  # installed at plan time
 
 
 @dataclass(frozen=True)

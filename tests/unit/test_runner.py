@@ -157,6 +157,26 @@ def test_result_from_recorded_events(events, status, rc, expected):
     assert r.changed == expected["changed"]
 
 
+# desync_galera with a node name the inventory does not have, recorded: Ansible
+# skips the play, runs nothing, and reports success.
+NO_HOSTS_MATCHED = [
+    {"event": "playbook_on_play_start",
+     "event_data": {"play": "Desynchronise the node from the Galera cluster",
+                    "play_pattern": "nodeX", "name": "Desynchronise the node from the Galera cluster"}},
+    {"event": "playbook_on_no_hosts_matched",
+     "event_data": {"play": "Desynchronise the node from the Galera cluster", "play_pattern": "nodeX"}},
+    stats(),
+]
+
+
+def test_a_play_that_matched_no_host_is_not_a_success():
+    r = AnsibleRunnerExecutor.result("desync_galera", "nodeX", "successful", 0, 0.6, "x",
+                                     NO_HOSTS_MATCHED)
+    assert not r.ok and r.status == "successful"
+    assert r.message == ("Desynchronise the node from the Galera cluster: no host matched "
+                         "'nodeX' (not in the inventory?)")
+
+
 @pytest.mark.parametrize("status, rc, stdout, message", [
     # canceled through cancel_callback: no failed task, the node state is unknown
     ("canceled", 254, "", "canceled: the node is in an unknown state"),

@@ -248,10 +248,17 @@ class Orchestrator:
         ev = dict(self.s.extravars)
         if node:
             ev["upgrader_node"] = node
-        if "keystone" in self.plan.targets:
-            ev["keystone_target_release"] = self.plan.targets["keystone"]
+        # NOTE: always explicit: a patch roll keeps each node's release, and the playbooks
+        # would otherwise fall back to the inventory's declared target.
+        release = self.plan.targets.get("keystone") or self._planned_version(node, "keystone")
+        if release:
+            ev["keystone_target_release"] = release
         ev["upgrade_packages"] = list(self.plan.packages)
         return ev
+
+    def _planned_version(self, node: str | None, component: str) -> str:
+        nodes = [n for n in self.plan.nodes if node is None or n.name == node]
+        return next((n.versions[component] for n in nodes if component in n.versions), "")
 
     def _cluster_steps(self, steps) -> Outcome | None:
         for step in steps:

@@ -39,7 +39,8 @@ def build_plan(
         kind=plan_kind(facts, options.targets),
         targets=dict(options.targets),
         order=tuple(slot.name for slot in slots),
-        nodes=tuple(_node_plan(slot, verdicts[slot.name], options) for slot in slots),
+        nodes=tuple(_node_plan(slot, verdicts[slot.name], options, facts.node(slot.name).versions)
+                    for slot in slots),
         preparation=preparation_steps(facts, options),
         finalization=finalization_steps(facts, options),
         refusals=tuple(r.message for r in found if r.code not in options.force),
@@ -51,7 +52,8 @@ def build_plan(
     return seal(draft)
 
 
-def _node_plan(slot: Slot, verdict: IstVerdict, options: PlanOptions) -> NodePlan:
+def _node_plan(slot: Slot, verdict: IstVerdict, options: PlanOptions,
+               versions: dict[str, str]) -> NodePlan:
     steps = node_steps(options, ist=verdict.feasible)
     return NodePlan(
         name=slot.name,
@@ -63,6 +65,7 @@ def _node_plan(slot: Slot, verdict: IstVerdict, options: PlanOptions) -> NodePla
         donor=verdict.donor,
         donor_window_writesets=verdict.donor_window_writesets,
         estimate_s=sum(step.estimate_s for step in steps),
+        versions=dict(versions),
     )
 
 

@@ -1,0 +1,286 @@
+"""Run one roll step's playbook through ansible-runner. The only module that imports it.
+
+``AnsibleRunnerExecutor.run_step(step, node, extravars)`` runs ``playbooks/<step>.yml``
+and returns a ``StepResult``: a failed playbook is data, not an exception. Each run
+gets its own private_data_dir (runner re-reads the ``env/`` files it leaves behind,
+so a shared one would leak one step's extravars into the next), the inventory is
+passed as a path (a dict would be copied into the run directory), and every event
+is deep-copied to ``on_event`` before runner keeps it.
+
+Secrets never go through here: extravars and envvars land in the artifacts.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import ansible_runner
+
+EventHandler = Callable[[dict], None]
+
+# NOTE: 0.5 s bounds how long a cancel takes (runner polls cancel_callback once per
+# pexpect wait; the default is 5 s). Only honoured while env files are written:
+# suppress_env_files=True silently discards every setting.
+RUNNER_SETTINGS: dict[str, Any] = {"pexpect_timeout": 0.5}
+
+_FAILED_EVENTS = ("runner_on_failed", "runner_on_unreachable")
+_SOCKET_PATH_MAX = 107   # sun_path is 108 bytes with the NUL
+_RESULT_KEY = "upgrader_result"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step's playbook run did, for the journal and the state machine."""
+
+    step: str
+    node: str | None
+    ok: bool                 # status successful and rc 0
+    status: str              # runner: successful | failed | canceled | timeout
+    rc: int                  # ansible-playbook's exit code (254 when canceled)
+    duration_s: float
+    artifact_id: str         # the runner ident: <work_dir>/artifacts/<artifact_id>/
+    message: str = ""        # one line: the first failed task and its msg ("" when ok)
+    results: dict = field(default_factory=dict)  # merged upgrader_result dicts
+    changed: int = 0         # changed task results (the final stats); a no-op re-run has 0
+
+
+def is_ok(status: str, rc: int | None) -> bool:
+    """Only a run that finished 'successful' with rc 0 verified its step."""
+    return status == "successful" and rc == 0
+
+
+def collect_results(events: Iterable[dict]) -> dict:
+    """Merge the ``{"upgrader_result": {...}}`` dicts of debug tasks, in event order."""
+    merged: dict = {}
+    for ev in events:
+        if ev.get("event") != "runner_on_ok":
+            continue
+        msg = (ev.get("event_data", {}).get("res") or {}).get("msg")
+        if isinstance(msg, dict) and isinstance(msg.get(_RESULT_KEY), dict):
+            merged.update(msg[_RESULT_KEY])
+    return merged
+
+
+def first_failure(events: Iterable[dict]) -> str:
+    """'<task> [<host>]: <msg>' of the first failure that counted; '' when there is none.
+
+    Not counted: a failed task with ignore_errors, and an unreachable host the play
+    ignored (ignore_unreachable), which the final stats leave out of 'dark'.
+    """
+    events = list(events)
+    dark = _stats(events).get("dark")
+    for ev in events:
+        data = ev.get("event_data", {})
+        if ev.get("event") == "runner_on_failed" and data.get("ignore_errors"):
+            continue
+        if ev.get("event") == "runner_on_unreachable" and dark is not None \
+                and data.get("host") not in dark:
+            continue
+        if ev.get("event") not in _FAILED_EVENTS:
+            continue
+        text = _failure_text(data.get("res") or {})
+        return one_line(f"{data.get('task', '?')} [{data.get('host', '')}]: {text}")
+    return ""
+
+
+def unmatched_play(events: Iterable[dict]) -> str:
+    """A play whose host pattern matched nothing: Ansible skips it and still succeeds.
+
+    Every step's play must run somewhere (a node name missing from the inventory
+    would otherwise 'succeed' without touching anything).
+    """
+    for ev in events:
+        if ev.get("event") == "playbook_on_no_hosts_matched":
+            data = ev.get("event_data", {})
+            return one_line(f"{data.get('play', '?')}: no host matched "
+                            f"'{data.get('play_pattern', '')}' (not in the inventory?)")
+    return ""
+
+
+def changed_count(events: Iterable[dict]) -> int:
+    """Task results that changed something, from the final stats (0 on a clean re-run)."""
+    return sum(int(n) for n in (_stats(list(events)).get("changed") or {}).values())
+
+
+def _stats(events: list[dict]) -> dict:
+    for ev in reversed(events):
+        if ev.get("event") == "playbook_on_stats":
+            return ev.get("event_data", {})
+    return {}
+
+
+def _failure_text(res: dict) -> str:
+    msg = res.get("msg")
+    text = msg if isinstance(msg, str) else str(msg or "")
+    if not text or text in ("non-zero return code", "All items completed"):
+        # a shell task: its last stderr (or stdout) line says what went wrong
+        detail = _last_line(res.get("stderr")) or _last_line(res.get("stdout"))
+        if not detail and isinstance(res.get("results"), list):
+            failed = [r for r in res["results"] if isinstance(r, dict) and r.get("failed")]
+            detail = _failure_text(failed[0]) if failed else ""
+        text = f"{text}: {detail}" if text and detail else (text or detail)
+    if res.get("attempts"):
+        text = f"{text} (after {res['attempts']} attempts)"
+    return text
+
+
+def _last_line(value: Any) -> str:
+    lines = [ln for ln in str(value or "").splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    flat = re.sub(r"\s+", " ", text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def run_failure(status: str, rc: int | None, events: list[dict], stdout: str = "") -> str:
+    """The one-line message for a run that did not succeed."""
+    found = first_failure(events)
+    if found:
+        return found
+    if status == "canceled":
+        return "canceled: the node is in an unknown state"
+    if status == "timeout":
+        return "timed out"
+    # e.g. a syntax error or a missing playbook: ansible-playbook says why on stdout
+    lines = [ln for ln in stdout.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "ERROR" in ln]
+    detail = errors[0] if errors else (lines[-1] if lines else "")
+    return one_line(f"{status} (rc {rc}): {detail}" if detail else f"{status} (rc {rc})")
+
+
+class AnsibleRunnerExecutor:
+    """Runs playbooks/<step>.yml against the inventory, one private directory per run."""
+
+    def __init__(self, inventory: Path, playbooks_dir: Path, work_dir: Path,
+                 on_event: EventHandler | None = None,
+                 cancel: Callable[[], bool] | None = None) -> None:
+        self.inventory = Path(inventory)
+        self.playbooks_dir = Path(playbooks_dir)
+        self.work_dir = Path(work_dir)
+        self.on_event = on_event
+        self.cancel = cancel
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def artifact_dir(self) -> Path:
+        return self.work_dir / "artifacts"
+
+    def next_ident(self, step: str, node: str | None) -> str:
+        """f"{seq:03d}-{node or 'cluster'}-{step}", seq one past the highest on disk."""
+        seqs = [int(m.group(1)) for p in self._existing_idents()
+                if (m := re.match(r"(\d+)-", p))]
+        return f"{max(seqs, default=0) + 1:03d}-{node or 'cluster'}-{step}"
+
+    def _existing_idents(self) -> list[str]:
+        return [p.name for p in self.artifact_dir.iterdir()] if self.artifact_dir.is_dir() else []
+
+    def _unique(self, ident: str) -> str:
+        # NOTE: runner writes into artifacts/<ident>/ as it is; a reused ident (a
+        # resumed run restarting its counter) would mix two runs' job events.
+        taken = set(self._existing_idents())
+        candidate, n = ident, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{ident}.{n}"
+        return candidate
+
+    def control_path(self) -> str:
+        """A short ssh ControlPath under work_dir; a temp dir when work_dir is too deep.
+
+        %C expands to 40 hex digits and ssh adds a 17-character suffix while it
+        creates the socket; a unix socket path must fit in 107 bytes.
+        """
+        directory = self.work_dir / "cp"
+        if len(str(directory)) + 1 + 40 + 17 > _SOCKET_PATH_MAX:
+            # one directory per user: %C already tells hosts apart, and ssh's
+            # ControlMaster=auto lets concurrent runs share a master safely
+            directory = Path(tempfile.gettempdir()) / f"upgrader-cp-{os.getuid()}"
+        return str(directory / "%C")
+
+    def envvars(self) -> dict[str, str]:
+        control_path = self.control_path()
+        Path(control_path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return {
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            # NOTE: one SSH handshake per host per minute instead of one per task.
+            "ANSIBLE_SSH_ARGS": (f"-o ControlMaster=auto -o ControlPersist=60s "
+                                 f"-o ControlPath={control_path}"),
+            "ANSIBLE_PIPELINING": "True",
+            **({"PATH": path} if (path := _path_with_ansible()) else {}),
+        }
+
+    # ------------------------------------------------------------------ run
+    def run_step(self, step: str, node: str | None, extravars: dict,
+                 ident: str | None = None) -> StepResult:
+        ident = self._unique(ident or self.next_ident(step, node))
+        playbook = f"{step}.yml"
+        if not (self.playbooks_dir / playbook).is_file():
+            return StepResult(step, node, False, "failed", -1, 0.0, ident,
+                              f"no playbook {self.playbooks_dir / playbook}")
+        events: list[dict] = []
+
+        def handle(event: dict) -> bool:
+            events.append(event)
+            if self.on_event is not None:
+                self.on_event(copy.deepcopy(event))
+            return True   # keep it: runner writes it to artifacts/<ident>/job_events/
+
+        private = self.work_dir / "runs" / ident
+        private.mkdir(parents=True, exist_ok=True)
+        self.artifact_dir.mkdir(parents=True, exist_ok=True)
+        extravars = dict(extravars)
+        if node is not None:
+            extravars.setdefault("upgrader_node", node)
+        started = time.monotonic()
+        r = ansible_runner.run(
+            private_data_dir=str(private), project_dir=str(self.playbooks_dir),
+            playbook=playbook, inventory=str(self.inventory), extravars=extravars,
+            envvars=self.envvars(), settings=dict(RUNNER_SETTINGS), ident=ident,
+            artifact_dir=str(self.artifact_dir), quiet=True, event_handler=handle,
+            cancel_callback=self.cancel)
+        duration = time.monotonic() - started
+        status, rc = str(r.status), (r.rc if r.rc is not None else -1)
+        return self.result(step, node, status, rc, duration, ident, events, _stdout(r))
+
+    @staticmethod
+    def result(step: str, node: str | None, status: str, rc: int, duration_s: float,
+               ident: str, events: list[dict], stdout: str = "") -> StepResult:
+        """Map one finished run to a StepResult (pure: unit-tested from recorded events)."""
+        ok = is_ok(status, rc)
+        message = "" if ok else run_failure(status, rc, events, stdout)
+        if ok and (unmatched := unmatched_play(events)):
+            ok, message = False, unmatched
+        return StepResult(step=step, node=node, ok=ok, status=status, rc=rc,
+                          duration_s=round(duration_s, 3), artifact_id=ident,
+                          message=message, results=collect_results(events),
+                          changed=changed_count(events))
+
+
+def _path_with_ansible() -> str | None:
+    """PATH with this interpreter's bin directory first when ansible-playbook is not on PATH.
+
+    (runner's own ``binary=`` switches it to raw mode, which drops the playbook argument.)
+    """
+    path = os.environ.get("PATH", "")
+    beside = Path(sys.executable).parent
+    if shutil.which("ansible-playbook", path=path) or not (beside / "ansible-playbook").is_file():
+        return None
+    return f"{beside}{os.pathsep}{path}"
+
+
+def _stdout(r: Any) -> str:
+    try:
+        return r.stdout.read()
+    except Exception:  # noqa: BLE001 - no stdout file (e.g. the run never started)
+        return ""
