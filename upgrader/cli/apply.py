@@ -36,7 +36,7 @@ def apply(
     probe_budget: Annotated[int, typer.Option(help="Failed probe operations tolerated before the "
                                               "roll pauses itself.", min=0)] = 0,
     p99_multiple: Annotated[float, typer.Option(help="Pause when a probe's p99 exceeds this multiple "
-                                                "of its baseline.", min=1.0)] = 5.0,
+                                                "of its baseline (and 1 s).", min=1.0)] = 10.0,
     baseline: Annotated[float, typer.Option(help="Seconds of probe baseline before the first step.",
                                             min=0)] = 10.0,
 ) -> None:

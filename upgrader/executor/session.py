@@ -110,7 +110,7 @@ class ProbeOptions:
     enabled: bool | None = None      # None: on when the secrets allow it (the lab)
     baseline_s: float = 10.0         # traffic measured before the first step
     budget: int = 0                  # failed operations tolerated before the gate pauses
-    p99_multiple: float = 5.0
+    p99_multiple: float = 10.0
 
 
 def start_probe(cluster: Cluster, secrets: dict[str, str], run_id: str, opts: ProbeOptions,

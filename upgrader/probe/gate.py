@@ -18,9 +18,12 @@ class UptimeGate:
     samples: callable            # () -> list[Sample]
     baseline_end: float
     budget: int = 0              # failed operations tolerated
-    p99_multiple: float = 5.0    # tolerated p99 vs the baseline's, per kind
-    window_s: float = 30.0
-    min_samples: int = 20
+    p99_multiple: float = 10.0   # tolerated p99 vs the baseline's, per kind
+    # NOTE: slower responses are acceptable during a roll; the latency gate is for requests
+    # that nearly stall, so it also needs the p99 above this floor before it trips.
+    p99_floor_ms: float = 1000.0
+    window_s: float = 60.0
+    min_samples: int = 50
     acknowledged: int = 0
     now: callable = field(default=time.time)
 
@@ -47,7 +50,7 @@ class UptimeGate:
             if len(base) < self.min_samples // 4 or len(recent) < self.min_samples:
                 continue
             b, r = percentile(base, 99), percentile(recent, 99)
-            if b and r and r > self.p99_multiple * b:
+            if b and r and r > max(self.p99_multiple * b, self.p99_floor_ms):
                 out.append(f"probe: {kind} p99 {r:.0f} ms over the last {self.window_s:.0f} s is "
                            f"more than {self.p99_multiple:g}x the baseline's {b:.0f} ms")
         return out

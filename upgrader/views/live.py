@@ -88,20 +88,36 @@ class LiveView:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        interactive = self.console.is_terminal
-        with Live(self.board.render(), console=self.console, refresh_per_second=4,
-                  transient=False, auto_refresh=interactive) as live:
-            while not self._stop.is_set() or not self._queue.empty():
-                try:
-                    ev = self._queue.get(timeout=0.25)
-                except Exception:
-                    ev = None
-                if ev is not None:
-                    self.board.apply(ev)
-                    if not interactive and isinstance(ev, StepFinished):
-                        # NOTE: no terminal (CI, a pipe): one line per step instead of repaints
-                        self.console.print(f"{ev.node or 'cluster'} {ev.step}: "
-                                           f"{'ok' if ev.ok else 'FAILED'} {ev.duration_s:.1f}s"
-                                           f"{' ' + ev.transfer if ev.transfer else ''}"
-                                           f"{' - ' + ev.message if not ev.ok else ''}", highlight=False)
-                live.update(self.board.render(), refresh=interactive)
+        if self.console.is_terminal:
+            with Live(self.board.render(), console=self.console, refresh_per_second=4) as live:
+                while not self._stop.is_set() or not self._queue.empty():
+                    ev = self._next()
+                    if ev is not None:
+                        self.board.apply(ev)
+                    live.update(self.board.render())
+            return
+        # NOTE: no terminal (CI, a pipe): one line per event worth reading, no repaints.
+        while not self._stop.is_set() or not self._queue.empty():
+            ev = self._next()
+            line = ev is not None and plain_line(ev)
+            if line:
+                self.console.print(line, highlight=False, soft_wrap=True)
+
+    def _next(self):
+        try:
+            return self._queue.get(timeout=0.25)
+        except Exception:
+            return None
+
+
+def plain_line(ev: object) -> str:
+    if isinstance(ev, StepFinished):
+        return (f"{ev.node or 'cluster'} {ev.step}: {'ok' if ev.ok else 'FAILED'} {ev.duration_s:.1f}s"
+                + (f" {ev.transfer}" if ev.transfer else "") + (f" - {ev.message}" if not ev.ok else ""))
+    if isinstance(ev, Paused):
+        return f"paused ({ev.reason}): {ev.message}"
+    if isinstance(ev, ApprovalNeeded):
+        return f"awaiting approval of {ev.gate}: {ev.message}"
+    if isinstance(ev, LogLine):
+        return ev.line
+    return ""
