@@ -254,7 +254,19 @@ class Orchestrator:
         if release:
             ev["keystone_target_release"] = release
         ev["upgrade_packages"] = list(self.plan.packages)
+        ev["galera_rejoin_timeout"] = self._rejoin_timeout(node)
         return ev
+
+    def _rejoin_timeout(self, node: str | None) -> int:
+        """Seconds to wait for Synced: from the predicted transfer, not a fixed minute.
+
+        An IST is seconds; an SST copies the data set, so the plan's estimate rules.
+        """
+        planned = next((n for n in self.plan.nodes if n.name == node), None)
+        if planned is None:
+            return 180
+        estimate = next((s.estimate_s for s in planned.steps if s.name == "rejoin_galera"), 10.0)
+        return int(max(60.0, 6 * estimate)) if planned.ist_feasible else int(max(600.0, 3 * estimate))
 
     def _planned_version(self, node: str | None, component: str) -> str:
         nodes = [n for n in self.plan.nodes if node is None or n.name == node]
