@@ -187,3 +187,22 @@ def test_abort_before_a_node_stops_cleanly_and_mid_node_finishes_that_node(tmp_p
     assert out.node_states == {"node2": "done", "node3": "pending", "node1": "pending"}
     assert not node_calls(ex.calls, "node3")
     assert replay(tmp_path / "journal.jsonl").run_state is RunState.ABORTED
+
+
+def test_uptime_gate_pauses_after_a_step_and_resume_acknowledges(tmp_path):
+    problems = [["probe: 3 failed operations (budget 0)"]]
+    resets = []
+
+    def gate():
+        return problems.pop() if problems else []
+
+    def sleep(s):
+        control.resume(tmp_path)
+
+    st = setup(tmp_path, FakeExecutor(), sleep=sleep)
+    st.gate, st.gate_reset = gate, lambda: resets.append(True)
+    out = Orchestrator(st, RunProgress(run_id="r")).run_roll()
+    assert out.result == "success"
+    notes = [r for r in (tmp_path / "journal.jsonl").read_text().splitlines() if '"health_gate"' in r]
+    assert notes and "3 failed operations" in notes[0]
+    assert resets == [True]

@@ -64,6 +64,7 @@ class RunSetup:
     # The uptime gate, checked after every step: problems pause the roll in place (the
     # probe keeps measuring) until an operator resumes or aborts.
     gate: Callable[[], list[str]] | None = None
+    gate_reset: Callable[[], None] | None = None    # called on resume: failures so far are known
 
 
 class Orchestrator:
@@ -206,6 +207,8 @@ class Orchestrator:
             if not flags.paused:
                 if self.run.state is RunState.PAUSED:
                     fire(self.run, "resume")
+                    if self.s.gate_reset:
+                        self.s.gate_reset()
                 return None
             if self.run.state is not RunState.PAUSED:
                 fire(self.run, "pause", reason=flags.pause_reason or "operator")

@@ -179,9 +179,9 @@ def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus,
             if probe is not None:
                 from upgrader.probe.gate import UptimeGate
 
-                setup.gate = UptimeGate(probe.recorder.samples, probe.baseline_end,
-                                        budget=probe_opts.budget,
-                                        p99_multiple=probe_opts.p99_multiple).problems
+                gate = UptimeGate(probe.recorder.samples, probe.baseline_end,
+                                  budget=probe_opts.budget, p99_multiple=probe_opts.p99_multiple)
+                setup.gate, setup.gate_reset = gate.problems, gate.reset
             outcome = Orchestrator(setup, progress).run_roll()
         finally:
             if probe is not None:

@@ -27,6 +27,11 @@ class UptimeGate:
     acknowledged: int = 0
     now: callable = field(default=time.time)
 
+    def reset(self) -> None:
+        """An operator resumed: the failures seen so far are acknowledged."""
+        during = [s for s in self.samples() if s.t >= self.baseline_end]
+        self.acknowledged = max(0, sum(1 for s in during if not s.ok) - self.budget)
+
     def problems(self) -> list[str]:
         samples: list[Sample] = self.samples()
         during = [s for s in samples if s.t >= self.baseline_end]
