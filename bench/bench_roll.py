@@ -62,6 +62,13 @@ def run_naive(inventory: Path, target: str) -> dict:
     return {"bench_wall_s": round(wall, 1), "rc": cp.returncode, "probe": summary}
 
 
+def installed_releases(cfg: LabConfig) -> set[str]:
+    from upgrader.lab.sh import ssh
+
+    return {ssh(cfg, n, ". /etc/default/keystone; echo ${KEYSTONE_VENV##*-}").stdout.strip()
+            for n in cfg.nodes}
+
+
 def row(name: str, wall: float, probe: dict, transfers: str) -> dict:
     base, during = probe["baseline"], probe["during"]
     ratio = (during["p99_ms"] / base["p99_ms"]) if base["p99_ms"] and during["p99_ms"] else None
@@ -89,6 +96,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     cfg = LabConfig.from_env()
     env = {**os.environ, "UPGRADER_RUNS": str(RESULTS / "runs"), "UPGRADER_PLANS": str(RESULTS / "plans")}
+    if installed_releases(cfg) != {cfg.keystone_installed}:
+        run_upgrader(env, cfg.keystone_installed, probe=False, force=True)    # start from N
     upgraded = run_upgrader(env, cfg.keystone_target, probe=True)
     run_upgrader(env, cfg.keystone_installed, probe=False, force=True)        # reset, not measured
     naive = run_naive(cfg.inventory_file, cfg.keystone_target)
