@@ -15,12 +15,12 @@ import getpass
 import json
 import os
 import socket
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from upgrader.fileio import write_atomic
 from upgrader.errors import ConfigError
 from upgrader.model import from_dict
 
@@ -142,29 +142,10 @@ def _update(run_dir: str | os.PathLike[str], change: Change) -> str:
         before = read(run_dir)
         after, message = change(before)
         if after != before:
-            _write_atomic(run_dir / CONTROL_FILE, dataclasses.asdict(after))
+            write_atomic(run_dir / CONTROL_FILE, json.dumps(dataclasses.asdict(after), indent=2) + "\n")
         return message
     finally:
         os.close(fd)                         # closing drops the flock
-
-
-def _write_atomic(path: Path, data: dict[str, object]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # 0600
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)                     # the rename itself survives a power cut
-    finally:
-        os.close(dir_fd)
 
 
 def _who() -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from upgrader.errors import JournalCorrupt
+from upgrader.fileio import fsync_dir
 from upgrader.machine import NodeState, RunState
 from upgrader.redact import Redactor
 
@@ -82,7 +83,7 @@ class Journal:
         finally:
             os.close(fd)
         if created:                         # make the new directory entry durable too
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
 
 
 def _jsonable(value: Any) -> Any:
@@ -109,14 +110,6 @@ def _cut_torn_tail(fd: int) -> None:
         os.write(fd, b"\n")                 # the record is whole; only its newline was lost
     else:
         os.ftruncate(fd, cut)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _parse(raw: bytes) -> dict[str, Any] | None:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
+from upgrader.fileio import write_atomic
 from upgrader.journal import RunProgress, read_records, replay
 from upgrader.model import Plan
 
@@ -70,9 +70,7 @@ def _seconds(start: str, end: str) -> float | None:
 
 def write_report(report: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(report, indent=2) + "\n", 0o644)
     return path
 
 

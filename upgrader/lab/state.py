@@ -2,22 +2,14 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import fields
-from pathlib import Path
+
 
 import yaml
 
+from upgrader.fileio import write_atomic
 from upgrader.lab.config import LabConfig
 from upgrader.lab.render import LabSecrets, fernet_key
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
 
 
 def load_secrets(cfg: LabConfig) -> LabSecrets | None:
@@ -34,7 +26,7 @@ def secrets(cfg: LabConfig) -> LabSecrets:
     if existing is not None:
         return existing
     fresh = LabSecrets.generate()
-    _write_private(cfg.secrets_file, fresh.to_yaml())
+    write_atomic(cfg.secrets_file, fresh.to_yaml(), 0o600)
     return fresh
 
 
@@ -44,5 +36,5 @@ def keystone_keys(cfg: LabConfig) -> dict[str, list[str]]:
     if path.exists():
         return json.loads(path.read_text())
     keys = {repo: [fernet_key(), fernet_key()] for repo in ("fernet-keys", "credential-keys")}
-    _write_private(path, json.dumps(keys))
+    write_atomic(path, json.dumps(keys), 0o600)
     return keys

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from upgrader.errors import ConfigError
+from upgrader.fileio import write_atomic
 from upgrader.model import Plan
 from upgrader.planner.plan import hash_plan_dict, plan_id_for
 
@@ -33,32 +32,8 @@ def write_plan(plan: Plan, plans_dir: Path | str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{plan.plan_id}.json"
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    _atomic_write(path, text)
+    write_atomic(path, text, FILE_MODE)
     return path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    # Same directory so rename is atomic; a crash leaves either no file or a whole one.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def load_plan(path: Path | str) -> Plan:
