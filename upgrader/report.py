@@ -41,8 +41,8 @@ def _node(progress: RunProgress, name: str) -> dict[str, Any]:
     window = _seconds(steps[0].started_at, steps[-1].finished_at) if steps and steps[-1].finished_at else None
     return {
         "state": p.state.value if p else "pending",
-        "version_before": _plain(p.version_before) if p else None,
-        "version_after": _plain(p.version_after) if p else None,
+        "version_before": p.version_before if p else None,
+        "version_after": p.version_after if p else None,
         "transfer": (p.transfer if p else "") or None,
         "window_s": window,
         "steps": durations,
@@ -54,11 +54,6 @@ def _node(progress: RunProgress, name: str) -> dict[str, Any]:
 
 def _step(s) -> dict[str, Any]:
     return {"ok": s.ok, "duration_s": s.duration_s, "artifact_id": s.artifact_id}
-
-
-def _plain(value: Any) -> Any:
-    """{'keystone': '29.1.0'} stays a dict; a single-component dict reads better as its value."""
-    return value
 
 
 def _seconds(start: str, end: str) -> float | None:

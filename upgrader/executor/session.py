@@ -164,7 +164,7 @@ def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus,
         journal = Journal(paths.journal, redactor=redactor)
         progress = replay(paths.journal) if paths.journal.exists() else RunProgress(run_id=paths.run_id)
         if progress.run_state is RunState.PLANNED:
-            _refuse_drift(cluster, secrets, plan, health)
+            _refuse_drift(cluster, secrets, plan)
         if executor is None:
             from upgrader.executor.runner import AnsibleRunnerExecutor
 
@@ -199,7 +199,7 @@ def _journaled_canary(paths: RunPaths) -> bool:
     return any(r.get("type") == "run_started" and r.get("canary") for _, r in read_records(paths.journal))
 
 
-def _refuse_drift(cluster: Cluster | None, secrets: dict[str, str], plan: Plan, health) -> None:
+def _refuse_drift(cluster: Cluster | None, secrets: dict[str, str], plan: Plan) -> None:
     if cluster is None:
         return
     facts = gather(cluster, secrets, sample_s=0.5)

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from upgrader.probe.clients import KeystoneClient, MariaDBClient, RabbitClient
-from upgrader.probe.record import Recorder, Sample, stats, summarize
+from upgrader.probe.record import Recorder, summarize
 
 QUEUE = "upgrader.probe"
 
@@ -36,7 +36,6 @@ class Probe:
         self._threads: list[threading.Thread] = []
         self.started_at = 0.0
         self.baseline_end = 0.0
-        self.health_listeners: list = []
 
     def start(self) -> "Probe":
         self.db.setup()
@@ -55,13 +54,6 @@ class Probe:
 
     def mark_baseline_end(self) -> None:
         self.baseline_end = time.time()
-
-    def recent(self, seconds: float = 10.0) -> dict:
-        now = time.time()
-        return stats([s for s in self.recorder.samples() if s.t >= now - seconds])
-
-    def baseline(self) -> dict:
-        return stats([s for s in self.recorder.samples() if s.t < (self.baseline_end or time.time())])
 
     def stop(self, windows: dict[str, tuple[float, float]]) -> dict:
         self._stop.set()
@@ -121,6 +113,3 @@ class Probe:
             conn.close()
         return len(set(self.rabbit.confirmed) - seen)
 
-
-def probe_samples(probe: Probe) -> list[Sample]:
-    return probe.recorder.samples()
