@@ -47,6 +47,16 @@ NODE_STEPS: tuple[str, ...] = (
     "rejoin_galera", "verify_node", "revive_rabbitmq", "resync_galera", "undrain",
 )
 _RETRY_TARGETS = [s for s in NodeState if s is not S.FAILED]
+# The steps one playbook run carries back to back (one ansible-playbook start-up each,
+# not one per step). A run ends only where a node may wait for an operator: drained
+# but still running (before the stop), and back up and verified (before it is resynced
+# and undrained). So a pause, an abort or the uptime gate never leaves a node's
+# services down waiting; only a failed step can, and it stops the run where it failed.
+STEP_RUNS: tuple[tuple[str, ...], ...] = (
+    ("drain_api", "drain_db", "desync_galera", "drain_rabbitmq"),
+    ("stop_services", "upgrade", "rejoin_galera", "verify_node", "revive_rabbitmq"),
+    ("resync_galera", "undrain"),
+)
 
 TRANSITIONS: list[dict[str, Any]] = [  # trigger, source, dest: one node's whole protocol
     {"trigger": "drain_api",       "source": S.PENDING,          "dest": S.API_DRAINED},
@@ -75,6 +85,14 @@ _STEP_OUT_OF: dict[NodeState, str] = {
 def next_step(state: NodeState) -> str | None:
     """The trigger that leads out of ``state`` on the happy path (None for DONE/FAILED)."""
     return _STEP_OUT_OF.get(state)
+
+
+def steps_of_run(step: str) -> tuple[str, ...]:
+    """``step`` and the steps after it in its run (a resumed run starts mid-way)."""
+    for run in STEP_RUNS:
+        if step in run:
+            return run[run.index(step):]
+    raise ValueError(f"{step} is not a node step")
 
 
 @dataclass(frozen=True)

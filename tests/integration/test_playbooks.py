@@ -234,7 +234,7 @@ def test_drain_db_cuts_pooled_sessions_once_the_grace_ends(lab, lab_secrets, exe
     pooled = [connect(), connect()]
     try:
         assert servers(lab)[(DB, active)].sessions >= 2
-        r = executor.run_step("drain_db", active, {"haproxy_drain_grace": 2})
+        r = executor.run_step("drain_db", active, {"haproxy_db_drain_grace": 2})
         assert r.ok, r.message
         assert r.results["haproxy_grace_expired"] and r.results["haproxy_sessions_shut_down"]
         assert r.results["haproxy_sessions_at_maint"] >= 2

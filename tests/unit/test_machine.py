@@ -8,8 +8,8 @@ from transitions import MachineError
 
 from upgrader.errors import UpgraderError
 from upgrader.machine import (
-    NODE_STEPS, RUN_TRANSITIONS, TRANSITIONS, NodeRun, NodeState, RunModel, RunState,
-    Transitioned, fire, make_node_machine, make_run_machine, next_step,
+    NODE_STEPS, RUN_TRANSITIONS, STEP_RUNS, TRANSITIONS, NodeRun, NodeState, RunModel, RunState,
+    Transitioned, fire, make_node_machine, make_run_machine, next_step, steps_of_run,
 )
 
 S, R = NodeState, RunState
@@ -82,6 +82,30 @@ def test_the_happy_path_is_the_fixed_step_list_in_order():
         walked.append(step)
         state = next(dst for src, s, dst in HAPPY_PATH if (src, s) == (state, step))
     assert walked == [*NODE_STEPS, "finish"] and state is S.DONE
+
+
+def test_the_playbook_runs_cover_every_step_once_in_order():
+    assert [step for run in STEP_RUNS for step in run] == list(NODE_STEPS)
+
+
+def test_no_run_ends_with_the_services_down():
+    ends = {run[-1] for run in STEP_RUNS}
+    down = set(NODE_STEPS[NODE_STEPS.index("stop_services"):NODE_STEPS.index("revive_rabbitmq")])
+    assert not ends & down
+
+
+@pytest.mark.parametrize("step, expected", [
+    ("drain_api", ("drain_api", "drain_db", "desync_galera", "drain_rabbitmq")),
+    ("upgrade", ("upgrade", "rejoin_galera", "verify_node", "revive_rabbitmq")),
+    ("undrain", ("undrain",)),
+])
+def test_a_resumed_run_starts_at_its_step(step, expected):
+    assert steps_of_run(step) == expected
+
+
+def test_steps_of_run_rejects_a_cluster_step():
+    with pytest.raises(ValueError):
+        steps_of_run("keystone_expand")
 
 
 @pytest.mark.parametrize("state", [S.DONE, S.FAILED])

@@ -13,7 +13,7 @@ from upgrader import control
 from upgrader.events import EventBus
 from upgrader.executor.orchestrator import Orchestrator, RunSetup
 from upgrader.journal import Journal, RunProgress, replay
-from upgrader.machine import NODE_STEPS, NodeState, RunState
+from upgrader.machine import NODE_STEPS, STEP_RUNS, NodeState, RunState
 from upgrader.model import Plan, PlanStep
 
 ORDER = ("node2", "node3", "node1")
@@ -29,6 +29,7 @@ def make_plan() -> Plan:
 
 @dataclass
 class Result:
+    step: str = ""
     ok: bool = True
     status: str = "successful"
     duration_s: float = 0.1
@@ -40,6 +41,7 @@ class Result:
 class FakeExecutor:
     def __init__(self, fail_at=None, on_step=None, crash_at=None):
         self.calls: list[tuple[str, str]] = []
+        self.runs: list[tuple[str, tuple[str, ...]]] = []
         self.fail_at, self.on_step, self.crash_at = fail_at, on_step, crash_at
 
     def run_step(self, step, node, extravars, ident=None):
@@ -51,11 +53,22 @@ class FakeExecutor:
             raise SystemExit("simulated crash of upgrader mid-step")
         if (node, step) == self.fail_at:
             self.fail_at = None
-            return Result(ok=False, status="failed", message="mariadb did not start")
+            return Result(step, ok=False, status="failed", message="mariadb did not start")
         res = {"transfer": "IST"} if step == "rejoin_galera" else {}
         if step == "upgrade":
             res = {"keystone_before": "28.1.0", "keystone_after": "29.1.0"}
-        return Result(results=res, artifact_id=f"{node}-{step}")
+        return Result(step, results=res, artifact_id=f"{node}-{step}")
+
+    def run_steps(self, steps, node, extravars, ident=None, on_step=None):
+        """Like one playbook run: each result handed over as its step ends; a failure ends it."""
+        self.runs.append((node, tuple(steps)))
+        results = []
+        for step in steps:
+            results.append(self.run_step(step, node, extravars, ident))
+            on_step(results[-1])
+            if not results[-1].ok:
+                break
+        return results
 
 
 def setup(tmp_path, executor, *, canary=False, health=None, sleep=None) -> RunSetup:
@@ -83,6 +96,7 @@ def test_happy_path_runs_every_step_in_order_then_finalizes(tmp_path):
     assert ex.calls[-2:] == [("", "keystone_contract"), ("", "rabbitmq_feature_flags")]
     for node in ORDER:
         assert node_calls(ex.calls, node) == list(NODE_STEPS)
+        assert [steps for n, steps in ex.runs if n == node] == list(STEP_RUNS)   # 3 playbook runs
     # nodes roll strictly one after the other, in plan order
     firsts = [ex.calls.index((n, "drain_api")) for n in ORDER]
     lasts = [ex.calls.index((n, "undrain")) for n in ORDER]
@@ -125,6 +139,7 @@ def test_a_failed_step_stops_the_run_and_touches_no_other_node(tmp_path):
     ex2 = FakeExecutor()                                 # the operator fixed it: apply again
     assert run(tmp_path, ex2).result == "success"
     assert node_calls(ex2.calls, "node3")[0] == "rejoin_galera"   # retries the failed step
+    assert ex2.runs[0] == ("node3", ("rejoin_galera", "verify_node", "revive_rabbitmq"))
 
 
 def test_pause_stops_at_the_next_step_boundary_until_resumed(tmp_path):
@@ -145,9 +160,13 @@ def test_pause_stops_at_the_next_step_boundary_until_resumed(tmp_path):
     ex = FakeExecutor(on_step=on_step)
     out = run(tmp_path, ex, sleep=sleep)
     assert out.result == "success"
-    # the paused run waited between drain_db and desync_galera, and ran drain_db only once
+    # the paused run waited once its playbook run ended: node2 drained, still running
     assert waits[:3] == [True, True, True]
     assert node_calls(ex.calls, "node2").count("drain_db") == 1
+    lines = (tmp_path / "journal.jsonl").read_text().splitlines()
+    paused = next(i for i, r in enumerate(lines) if '"dest":"paused"' in r)
+    assert '"trigger":"drain_rabbitmq"' in lines[paused - 1]          # the run's last step
+    assert '"step":"stop_services"' in next(r for r in lines[paused:] if '"step_started"' in r)
     states = [r for r in (tmp_path / "journal.jsonl").read_text().splitlines() if '"run_state"' in r]
     assert any('"dest":"paused"' in r for r in states) and any('"trigger":"resume"' in r for r in states)
 

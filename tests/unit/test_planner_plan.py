@@ -38,7 +38,7 @@ def test_node_plans():
     assert (first.name, first.position, first.reason) == ("node2", 1, "takes no writes")
     assert tuple(s.name for s in first.steps) == NODE_STEPS
     assert (first.ist_feasible, first.donor, first.predicted_gap_writesets) == (True, "node1", 67)
-    assert first.estimate_s == 56.0
+    assert first.estimate_s == 45.0
 
 
 def test_refused_plan_still_carries_the_order_and_the_reasons():

@@ -27,7 +27,7 @@ def test_plan_json_shape():
     assert node2["steps"] == list(NODE_STEPS)
     assert node2["estimates"]["upgrade"] == 5.0
     assert (node2["ist_feasible"], node2["donor"]) == (True, "node1")
-    assert data["estimate_s"] == 3 * 56.0 + 30 + 30 + 5
+    assert data["estimate_s"] == 3 * 45.0 + 10 + 10 + 5
     json.dumps(data)  # serialisable as is
 
 

@@ -19,8 +19,8 @@ def test_node_step_names_and_order_are_the_contract():
 def test_default_estimates():
     steps = node_steps(PlanOptions(), ist=True)
     assert {s.name: s.estimate_s for s in steps} == {
-        "drain_api": 4, "drain_db": 4, "desync_galera": 2, "drain_rabbitmq": 3, "stop_services": 8,
-        "upgrade": 5, "rejoin_galera": 8, "verify_node": 6, "revive_rabbitmq": 10,
+        "drain_api": 4, "drain_db": 3, "desync_galera": 2, "drain_rabbitmq": 3, "stop_services": 8,
+        "upgrade": 5, "rejoin_galera": 8, "verify_node": 3, "revive_rabbitmq": 3,
         "resync_galera": 2, "undrain": 4,
     }
     assert all(s.description and "\n" not in s.description for s in steps)
@@ -37,7 +37,7 @@ ESTIMATES = [
                  id="estimate: SST rejoin override"),
     pytest.param("rejoin_galera", PlanOptions(estimates={"rejoin_galera_sst": 900}), True, 8.0,
                  id="estimate: SST override leaves IST alone"),
-    pytest.param("keystone_expand", PlanOptions(), True, 30.0, id="estimate: keystone expand"),
+    pytest.param("keystone_expand", PlanOptions(), True, 10.0, id="estimate: keystone expand"),
 ]
 
 

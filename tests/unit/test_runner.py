@@ -9,9 +9,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from upgrader.executor import runner
-from upgrader.executor.runner import (AnsibleRunnerExecutor, StepResult, changed_count,
+from upgrader.executor.runner import (AnsibleRunnerExecutor, StepResult, StepSplitter, changed_count,
                                       collect_results, first_failure, is_ok)
 
 
@@ -254,8 +255,12 @@ def test_run_step_passes_typed_arguments_and_forwards_copies(executor, monkeypat
 
     kw = fake.kwargs
     assert r.ok and r.results["transfer"] == "IST" and r.artifact_id == "001-node2-rejoin_galera"
-    assert kw["ident"] == r.artifact_id and kw["playbook"] == "rejoin_galera.yml"
-    assert kw["private_data_dir"] == str(executor.work_dir / "runs" / r.artifact_id)
+    private = executor.work_dir / "runs" / r.artifact_id
+    assert kw["ident"] == r.artifact_id and kw["playbook"] == str(private / "steps.yml")
+    assert kw["private_data_dir"] == str(private)
+    assert yaml.safe_load((private / "steps.yml").read_text()) == [
+        {"name": "upgrader step: rejoin_galera", "hosts": "localhost", "gather_facts": False, "tasks": []},
+        {"import_playbook": str((executor.playbooks_dir / "rejoin_galera.yml").resolve())}]
     assert kw["project_dir"] == str(executor.playbooks_dir)
     assert kw["inventory"] == str(executor.inventory)          # a path: runner copies dicts
     assert kw["artifact_dir"] == str(executor.work_dir / "artifacts")
@@ -307,3 +312,105 @@ def test_control_path_falls_back_when_work_dir_is_too_deep(tmp_path):
     path = AnsibleRunnerExecutor(Path("i"), Path("p"), deep).control_path()
     assert path.endswith("/%C") and len(path) - 2 + 40 + 17 <= 107
     assert not path.startswith(str(deep))
+
+
+# ------------------------------------------------------------------ several steps, one run
+
+
+def marker(step: str) -> dict:
+    name = f"upgrader step: {step}"
+    return {"event": "playbook_on_play_start", "event_data": {"play": name, "name": name}}
+
+
+def report(task: str, host: str, result: dict, changed: bool = False) -> dict:
+    return ev("runner_on_ok", task, host, {"msg": {"upgrader_result": result}, "changed": changed})
+
+
+# drain_api then drain_db on node2 in one run, as the splitter sees it
+TWO_STEPS = [
+    {"event": "playbook_on_start", "event_data": {}},
+    marker("drain_api"),
+    ev("runner_on_ok", "Put the server in drain", "lb", {"changed": True}),
+    report("Report the drain", "lb", {"haproxy_backend": "keystone"}),
+    marker("drain_db"),
+    report("Report the drain", "lb", {"haproxy_backend": "mariadb"}),
+    stats(changed={"lb": 1}, ok={"lb": 3}),
+]
+
+
+class Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        self.t += 1.5
+        return self.t
+
+
+def test_splitter_cuts_at_each_marker_with_each_steps_own_results_and_changes():
+    sp = StepSplitter(("drain_api", "drain_db"), "node2", "005-node2-drain_api", clock=Clock())
+    ended = [r for r in map(sp.see, TWO_STEPS) if r is not None]
+    assert [r.step for r in ended] == ["drain_api"]          # drain_db ends with the run
+    last = sp.finish("successful", 0)
+    api, db = sp.results
+    assert (api.ok, api.results, api.changed, api.duration_s) == (True, {"haproxy_backend": "keystone"}, 1, 1.5)
+    assert (db.step, db.ok, db.results, db.changed) == ("drain_db", True, {"haproxy_backend": "mariadb"}, 0)
+    assert last is db and {api.artifact_id, db.artifact_id} == {"005-node2-drain_api"}
+
+
+def test_splitter_a_failure_ends_the_run_at_that_step():
+    failing = TWO_STEPS[:5] + [ev("runner_on_failed", "Refuse to drain the last UP server", "lb",
+                                  {"msg": "refuse: mariadb/node2 is the last UP server"}),
+                               stats(failures={"lb": 1})]
+    sp = StepSplitter(("drain_api", "drain_db", "desync_galera"), "node2", "x", clock=Clock())
+    for e in failing:
+        sp.see(e)
+    sp.finish("failed", 2)
+    assert [(r.step, r.ok) for r in sp.results] == [("drain_api", True), ("drain_db", False)]
+    assert "refuse: mariadb/node2 is the last UP server" in sp.results[-1].message
+
+
+def test_splitter_never_reports_a_step_that_did_not_start_as_done():
+    sp = StepSplitter(("drain_api", "drain_db"), "node2", "x", clock=Clock())
+    for e in TWO_STEPS[:4]:
+        sp.see(e)
+    sp.finish("successful", 0)
+    assert [(r.step, r.ok) for r in sp.results] == [("drain_api", True), ("drain_db", False)]
+    assert "ended before this step started" in sp.results[-1].message
+
+
+def test_run_steps_hands_each_result_over_as_it_ends(executor, monkeypatch):
+    for step in ("drain_api", "drain_db"):
+        (executor.playbooks_dir / f"{step}.yml").write_text("---\n")
+    handed: list[str] = []
+
+    class Watching(FakeRun):
+        def __call__(self, **kwargs):
+            wrapped = kwargs["event_handler"]
+
+            def handler(e):
+                before = list(handed)
+                out = wrapped(e)
+                if e is TWO_STEPS[4]:   # the drain_db marker hands drain_api over, mid-run
+                    assert (before, handed) == ([], ["drain_api"])
+                return out
+            kwargs["event_handler"] = handler
+            return super().__call__(**kwargs)
+
+    monkeypatch.setattr(runner.ansible_runner, "run", Watching(TWO_STEPS))
+    results = executor.run_steps(("drain_api", "drain_db"), "node2", {},
+                                 on_step=lambda r: handed.append(r.step))
+    assert handed == ["drain_api", "drain_db"] and [r.ok for r in results] == [True, True]
+
+
+def test_run_steps_cancels_after_a_step_whose_play_matched_no_host(executor, monkeypatch):
+    for step in ("desync_galera", "drain_rabbitmq"):
+        (executor.playbooks_dir / f"{step}.yml").write_text("---\n")
+    events = [marker("desync_galera"), *NO_HOSTS_MATCHED[:2], marker("drain_rabbitmq")]
+    fake = FakeRun(events, "canceled", 254)
+    monkeypatch.setattr(runner.ansible_runner, "run", fake)
+    handed: list[StepResult] = []
+    results = executor.run_steps(("desync_galera", "drain_rabbitmq"), "nodeX", {}, on_step=handed.append)
+    assert fake.kwargs["cancel_callback"]() is True
+    assert [(r.step, r.ok) for r in results] == [("desync_galera", False)] and handed == results
+    assert "no host matched 'nodeX'" in results[0].message

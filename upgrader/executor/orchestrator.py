@@ -1,9 +1,10 @@
 """The reconcile loop: the only place that sequences effects.
 
 Each pass: replay the journal (intent), read the control flags, pick the next step
-of the node in flight from the state machine, journal "started", run its playbook,
-journal "finished", and fire the transition only when the playbook verified the
-step's end state from fresh facts. A crash anywhere leaves a journal whose replay
+of the node in flight from the state machine, and run it with the steps that share
+its playbook run (machine.STEP_RUNS): each step is journaled "started" and
+"finished" as the run reaches it, and its transition fires only when its playbook
+verified the step's end state from fresh facts. A crash anywhere leaves a journal whose replay
 says which step to run again (every step is idempotent).
 """
 from __future__ import annotations
@@ -18,11 +19,12 @@ from upgrader.events import (ApprovalNeeded, EventBus, LogLine, NodeStateChanged
                              RunStateChanged, StepFinished, StepStarted)
 from upgrader.journal import Journal, RunProgress
 from upgrader.machine import (NodeRun, NodeState, RunModel, RunState, Transitioned, fire,
-                              make_node_machine, make_run_machine, next_step)
+                              make_node_machine, make_run_machine, next_step, steps_of_run)
 from upgrader.model import Plan
 
 
 class StepResultLike(Protocol):
+    step: str
     ok: bool
     status: str
     duration_s: float
@@ -34,6 +36,11 @@ class StepResultLike(Protocol):
 class Executor(Protocol):
     def run_step(self, step: str, node: str | None, extravars: dict,
                  ident: str | None = None) -> StepResultLike: ...
+
+    def run_steps(self, steps: tuple[str, ...], node: str | None, extravars: dict,
+                  ident: str | None = None,
+                  on_step: Callable[[StepResultLike], None] | None = None) -> list[StepResultLike]:
+        """Run consecutive steps in one go, handing each result over as it ends; stop at a failure."""
 
 
 # Problems that must clear before the next node starts; [] means healthy.
@@ -162,11 +169,9 @@ class Orchestrator:
                 fire(node, "finish")
                 break
             assert step is not None
-            result = self._run_step(step, name)
-            if not result.ok:
-                return self._fail(node, step, result.message)
-            fire(node, step)
-            self._check_gate(name)
+            failed = self._run_node_steps(steps_of_run(step), node)
+            if failed is not None:
+                return self._fail(node, failed.step, failed.message)
         return self._after_node(name, position)
 
     def _after_node(self, name: str, position: int) -> Outcome | None:
@@ -195,7 +200,8 @@ class Orchestrator:
             self.s.sleep(2.0)
 
     def _honour_flags(self, name: str) -> Outcome | None:
-        """Pause and abort take effect here, between steps; a running playbook is never killed."""
+        """Pause and abort take effect here, between playbook runs (machine.STEP_RUNS): a
+        running playbook is never killed, and no node waits with its services down."""
         while True:
             flags = control.read(self.s.run_dir)
             if flags.abort:
@@ -225,14 +231,48 @@ class Orchestrator:
             self.s.bus.publish(Paused("health_gate", message))
 
     # ------------------------------------------------------------------ steps
+    def _run_node_steps(self, steps: tuple[str, ...], node: NodeRun) -> StepResultLike | None:
+        """One playbook run for several steps; each is journaled and fired as it ends.
+
+        Returns the failed step's result, None when every step verified its end state.
+        """
+        ident = self._begin_step(steps[0], node.name)
+        failed: list[StepResultLike] = []
+
+        def ended(result: StepResultLike) -> None:
+            self._end_step(result, node.name)
+            if not result.ok:
+                failed.append(result)
+                return
+            fire(node, result.step)
+            self._check_gate(node.name)
+            later = steps.index(result.step) + 1
+            if later < len(steps):
+                self._begin_step(steps[later], node.name, ident)
+
+        self.s.executor.run_steps(steps, node.name, self._extravars(node.name), ident=ident,
+                                  on_step=ended)
+        return failed[0] if failed else None
+
     def _run_step(self, step: str, node: str | None) -> StepResultLike:
-        self._seq += 1
-        ident = f"{self._seq:03d}-{node or 'cluster'}-{step}"
+        ident = self._begin_step(step, node)
+        result = self.s.executor.run_step(step, node, self._extravars(node), ident=ident)
+        self._end_step(result, node)
+        return result
+
+    def _begin_step(self, step: str, node: str | None, ident: str = "") -> str:
+        """Journal "started" (with the run's artifact ident, a fresh one for a new run)."""
+        if not ident:
+            self._seq += 1
+            ident = f"{self._seq:03d}-{node or 'cluster'}-{step}"
         attempt = 1 + sum(1 for s in self.progress.steps if (s.node, s.step) == (node or "", step))
         self.s.journal.append("step_started", node=node or "", step=step, attempt=attempt,
                               artifact_id=ident)
         self.s.bus.publish(StepStarted(node or "", step, attempt))
-        result = self.s.executor.run_step(step, node, self._extravars(node), ident=ident)
+        return ident
+
+    def _end_step(self, result: StepResultLike, node: str | None) -> None:
+        step = result.step
         extra = {k: v for k, v in result.results.items()
                  if k in ("transfer", "ist_writesets", "keystone_before", "keystone_after",
                           "mariadb_version", "check_rc_before", "check_rc_after")}
@@ -245,7 +285,6 @@ class Orchestrator:
         self.s.bus.publish(StepFinished(node or "", step, result.duration_s, result.ok,
                                         result.message, result.artifact_id,
                                         str(extra.get("transfer", ""))))
-        return result
 
     def _extravars(self, node: str | None) -> dict:
         ev = dict(self.s.extravars)

@@ -21,7 +21,7 @@ from upgrader.inventory import Cluster, load_cluster, load_secrets
 from upgrader.journal import Journal, RunProgress, read_records, replay
 from upgrader.lock import ClusterLock
 from upgrader.machine import RunState
-from upgrader.model import Plan
+from upgrader.model import ClusterFacts, Plan
 from upgrader.planner import PlanOptions, drift, load_plan, refusals
 from upgrader.redact import Redactor
 from upgrader.report import build_report, write_report
@@ -92,14 +92,20 @@ def open_run(runs: Path, plan_path: Path | None, plans: Path) -> tuple[RunPaths,
     return paths, plan, False
 
 
-def health_check(cluster: Cluster, secrets: dict[str, str], plan: Plan):
-    """Fresh facts before each node: the planner's refusals and drift, mid-roll aware."""
+def health_check(cluster: Cluster, secrets: dict[str, str], plan: Plan,
+                 just_read: ClusterFacts | None = None):
+    """Fresh facts before each node: the planner's refusals and drift, mid-roll aware.
+
+    just_read: facts the drift check gathered a moment ago, before anything ran;
+    the first check uses them instead of reading the cluster twice in a row.
+    """
     # Mixed versions are the point of a roll in progress, not a reason to stop it.
     options = PlanOptions(targets=dict(plan.targets),
                           force=frozenset({"mixed_start_versions", "target_not_newer"}))
+    unused = [just_read] if just_read is not None else []
 
     def check(node: str, rolled: tuple[str, ...]) -> list[str]:
-        facts = gather(cluster, secrets, sample_s=0.5)
+        facts = unused.pop() if unused and not rolled else gather(cluster, secrets, sample_s=0.5)
         problems = [r.message for r in refusals(facts, options)]
         return problems + drift(plan, facts, rolled=rolled)
     return check
@@ -163,15 +169,16 @@ def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus,
     with ClusterLock(paths.root / f"{plan.cluster}.lock", command="upgrader apply"):
         journal = Journal(paths.journal, redactor=redactor)
         progress = replay(paths.journal) if paths.journal.exists() else RunProgress(run_id=paths.run_id)
+        just_read = None
         if progress.run_state is RunState.PLANNED:
-            _refuse_drift(cluster, secrets, plan)
+            just_read = _refuse_drift(cluster, secrets, plan)
         if executor is None:
             from upgrader.executor.runner import AnsibleRunnerExecutor
 
             executor = AnsibleRunnerExecutor(inventory=cluster.inventory, playbooks_dir=PLAYBOOKS,
                                              work_dir=paths.dir / "ansible")
         setup = RunSetup(plan=plan, run_dir=paths.dir, executor=executor,
-                         health=health or health_check(cluster, secrets, plan), bus=bus,
+                         health=health or health_check(cluster, secrets, plan, just_read), bus=bus,
                          journal=journal, canary=canary or _journaled_canary(paths))
         probe = start_probe(cluster, secrets, paths.run_id, probe_opts, say) if cluster else None
         extra: dict = {}
@@ -199,13 +206,15 @@ def _journaled_canary(paths: RunPaths) -> bool:
     return any(r.get("type") == "run_started" and r.get("canary") for _, r in read_records(paths.journal))
 
 
-def _refuse_drift(cluster: Cluster | None, secrets: dict[str, str], plan: Plan) -> None:
+def _refuse_drift(cluster: Cluster | None, secrets: dict[str, str], plan: Plan) -> ClusterFacts | None:
+    """The facts read, when the plan still matches them; UnsafeCluster when it does not."""
     if cluster is None:
-        return
+        return None
     facts = gather(cluster, secrets, sample_s=0.5)
     lines = drift(plan, facts)
     if lines:
         raise UnsafeCluster(f"plan {plan.plan_id} is stale: {lines[0]} (run `upgrader plan` again)")
+    return facts
 
 
 def run_dir_for_control(runs: Path) -> RunPaths:

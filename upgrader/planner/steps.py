@@ -16,25 +16,25 @@ if TYPE_CHECKING:
 # name, default estimate (s), one-line description; in roll order.
 _NODE_TABLE: tuple[tuple[str, float, str], ...] = (
     ("drain_api", 4.0, "HAProxy: drain this node's keystone server, wait for 0 sessions, MAINT"),
-    ("drain_db", 4.0, "HAProxy: take this node's mariadb server out of the pool, wait for 0 sessions"),
+    ("drain_db", 3.0, "HAProxy: take this node's mariadb server out of the pool, cut its pooled sessions"),
     ("desync_galera", 2.0, "wsrep_desync=ON so the stopping node cannot stall the cluster via flow control"),
     ("drain_rabbitmq", 3.0, "rabbitmq-upgrade drain: close clients, hand quorum-queue leaders away"),
-    ("stop_services", 8.0, "stop keystone, rabbitmq-server and mariadb cleanly"),
+    ("stop_services", 8.0, "stop keystone, rabbitmq-server and mariadb cleanly, concurrently"),
     ("upgrade", 5.0, "install the target versions (and the requested OS packages)"),
-    ("rejoin_galera", 8.0, "start mariadb with pc.weight=0 and wait for IST to finish"),
-    ("verify_node", 6.0, "check versions, Synced + Primary, RabbitMQ member, keystone answers locally"),
-    ("revive_rabbitmq", 10.0, "rabbitmq-upgrade revive; wait until every node lists it as running"),
-    ("resync_galera", 2.0, "wsrep_desync=OFF and pc.weight restored"),
+    ("rejoin_galera", 8.0, "start mariadb (rabbitmq-server and keystone alongside), wait for IST to finish"),
+    ("verify_node", 3.0, "keystone answers locally with the target release; Synced + Primary, full size"),
+    ("revive_rabbitmq", 3.0, "broker started, out of maintenance; every node lists it as running"),
+    ("resync_galera", 2.0, "wsrep_desync=OFF; wait for Synced"),
     ("undrain", 4.0, "HAProxy: set the mariadb and keystone servers READY again"),
 )
 
 NODE_STEPS: tuple[str, ...] = tuple(name for name, _, _ in _NODE_TABLE)
 
 _PREPARATION = {
-    "keystone_expand": (30.0, "keystone-manage db_sync --expand from the target release venv"),
+    "keystone_expand": (10.0, "keystone-manage db_sync --expand from the target release venv"),
 }
 _FINALIZATION = {
-    "keystone_contract": (30.0, "keystone-manage db_sync --contract once every node runs the target"),
+    "keystone_contract": (10.0, "keystone-manage db_sync --contract once every node runs the target"),
     "rabbitmq_feature_flags": (5.0, "enable all stable feature flags once every node runs the new release"),
 }
 
@@ -73,7 +73,7 @@ def node_steps(options: PlanOptions, *, ist: bool) -> tuple[PlanStep, ...]:
     for name in NODE_STEPS:
         description = _DESCRIPTIONS[name]
         if name == "rejoin_galera" and not ist:
-            description = "start mariadb with pc.weight=0; SST predicted, wait for the full copy"
+            description = "start mariadb (rabbitmq-server and keystone alongside); SST predicted, wait for the full copy"
         steps.append(PlanStep(name, estimate_s(name, options, ist=ist), description))
     return tuple(steps)
 
