@@ -111,7 +111,7 @@ def approve() -> None:
 
 
 def pause() -> None:
-    """Pause the roll at the next step boundary (a running playbook is never killed)."""
+    """Pause the roll when the playbook run in flight ends (never with a node's services down)."""
     out.print(control.pause(run_dir_for_control(runs_dir()).dir, "operator"), highlight=False)
 
 
