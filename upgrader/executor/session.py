@@ -96,8 +96,8 @@ def health_check(cluster: Cluster, secrets: dict[str, str], plan: Plan,
                  just_read: ClusterFacts | None = None):
     """Fresh facts before each node: the planner's refusals and drift, mid-roll aware.
 
-    just_read: facts the drift check gathered a moment ago, before anything ran;
-    the first check uses them instead of reading the cluster twice in a row.
+    just_read: facts the drift check gathered before the probe's baseline; nothing has
+    touched the cluster since, so the first check uses them instead of reading it again.
     """
     # Mixed versions are the point of a roll in progress, not a reason to stop it.
     options = PlanOptions(targets=dict(plan.targets),
