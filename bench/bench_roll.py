@@ -67,11 +67,11 @@ def run_naive(inventory: Path, target: str) -> dict:
     return {"bench_wall_s": round(wall, 1), "rc": cp.returncode, "probe": summary}
 
 
-def installed_releases(cfg: LabConfig) -> set[str]:
-    from upgrader.lab.sh import ssh
+def installed_releases(inventory: Path) -> set[str]:
+    """The Keystone release each node is set to run, as `upgrader facts` reads it."""
+    from upgrader.facts.host import collect, parse_versions
 
-    return {ssh(cfg, n, ". /etc/default/keystone; echo ${KEYSTONE_VENV##*-}").stdout.strip()
-            for n in cfg.nodes}
+    return {parse_versions(collect(n)[0]).get("keystone", "") for n in load_cluster(inventory).nodes}
 
 
 def row(name: str, wall: float, probe: dict, transfers: str) -> dict:
@@ -132,7 +132,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     cfg = LabConfig.from_env()
     env = {**os.environ, "UPGRADER_RUNS": str(RESULTS / "runs"), "UPGRADER_PLANS": str(RESULTS / "plans")}
-    if installed_releases(cfg) != {cfg.keystone_installed}:
+    if installed_releases(cfg.inventory_file) != {cfg.keystone_installed}:
         run_upgrader(env, cfg.keystone_installed, probe=False, force=True)    # start from N
     upgraded = run_upgrader(env, cfg.keystone_target, probe=True)
     run_upgrader(env, cfg.keystone_installed, probe=False, force=True)        # reset, not measured

@@ -16,6 +16,7 @@ import pytest
 from upgrader.facts import haproxy
 from upgrader.lab import health
 from upgrader.lab.sh import ssh
+from waits import wait_until
 
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,15 +216,10 @@ def test_a_failing_step_stops_the_roll_and_the_others_keep_quorum(lab, lab_secre
     assert_cluster_healthy(lab, lab_secrets)
 
 
-def _wait_keystone_up(sock, names, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        states = {s.server: s.status for s in haproxy.parse_stat(haproxy.show_stat(sock))
-                  if s.backend == "keystone"}
-        if all(states.get(n) == "UP" for n in names):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"keystone servers {names} not UP again in {timeout} s")
+def _keystone_up(sock, names) -> bool:
+    states = {s.server: s.status for s in haproxy.parse_stat(haproxy.show_stat(sock))
+              if s.backend == "keystone"}
+    return all(states.get(n) == "UP" for n in names)
 
 
 def test_uptime_gate_pauses_the_roll_when_requests_fail(lab, lab_secrets, work):
@@ -250,7 +246,7 @@ def test_uptime_gate_pauses_the_roll_when_requests_fail(lab, lab_secrets, work):
     finally:
         for name in ("node1", "node3"):
             haproxy.set_state(sock, "keystone", name, "ready")
-    _wait_keystone_up(sock, ("node1", "node3"))
+    wait_until(lambda: _keystone_up(sock, ("node1", "node3")), what="keystone on node1, node3 UP again")
     cli(env, "resume")
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out

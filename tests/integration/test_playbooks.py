@@ -21,6 +21,7 @@ from upgrader.executor.runner import AnsibleRunnerExecutor, StepResult
 from upgrader.facts import haproxy
 from upgrader.lab.sh import ssh
 from upgrader.machine import NODE_STEPS
+from waits import wait_until
 
 lab_only = pytest.mark.lab
 
@@ -80,14 +81,6 @@ def http_status(url: str) -> int:
             return r.status
     except OSError:
         return 0
-
-
-def wait_until(predicate, timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.5)
 
 
 def write_rows(lab, n: int) -> int:

@@ -34,11 +34,11 @@ def apply(
     probe: Annotated[bool | None, typer.Option("--probe/--no-probe", help="Send client traffic through "
                      "the VIP during the roll (default: on when the secrets allow it, as in the lab).")] = None,
     probe_budget: Annotated[int, typer.Option(help="Failed probe operations tolerated before the "
-                                              "roll pauses itself.", min=0)] = 0,
+                                              "roll pauses itself.", min=0)] = ProbeOptions.budget,
     p99_multiple: Annotated[float, typer.Option(help="Pause when a probe's p99 exceeds this multiple "
-                                                "of its baseline (and 1 s).", min=1.0)] = 10.0,
+                                                "of its baseline (and 1 s).", min=1.0)] = ProbeOptions.p99_multiple,
     baseline: Annotated[float, typer.Option(help="Seconds of probe baseline before the first step.",
-                                            min=0)] = 10.0,
+                                            min=0)] = ProbeOptions.baseline_s,
 ) -> None:
     """Execute a plan node by node (or continue the unfinished run of its cluster)."""
     paths, p, resumed = open_run(runs_dir(), plan, plans_dir())

@@ -317,7 +317,7 @@ class AnsibleRunnerExecutor:
             nonlocal stop
             if self.on_event is not None:
                 self.on_event(copy.deepcopy(event))
-            ended = splitter.see(copy.deepcopy(event))
+            ended = splitter.see(event)
             if ended is not None:
                 stop = stop or not ended.ok   # e.g. a play that matched no host
                 if on_step is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 
-
 import yaml
 
 from upgrader.fileio import write_atomic
