@@ -20,6 +20,8 @@ class LabError(UpgraderError):
 class ProbeError(UpgraderError):
     """A probe could not read a fact from the live cluster (unreachable, bad credentials)."""
 
+    exit_code = 2          # refused: nothing was changed
+
 
 class UnsafeCluster(UpgraderError):
     """The cluster is not in a state where the requested action is safe."""
@@ -34,6 +36,10 @@ class StepFailed(UpgraderError):
 class JournalCorrupt(UpgraderError):
     """The run journal cannot be replayed."""
 
+    exit_code = 2
+
 
 class LockHeld(UpgraderError):
     """Another upgrader process holds the cluster lock."""
+
+    exit_code = 2

@@ -8,12 +8,16 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from upgrader import validate
 from upgrader.errors import ConfigError
+from upgrader.inventory_layouts import Layout, detect_layout, overlay_inventory, parse_mapping
+from upgrader.inventory_layouts import node_hosts as layout_hosts
+from upgrader.paths import absolute
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,9 @@ class Cluster:
     vip: str
     db_user: str = "upgrader"
     targets: tuple[tuple[str, str], ...] = ()   # component -> release the inventory declares as target
+    all_hosts: tuple[str, ...] = ()             # every host of the inventory (for the runtime overlay)
+    layout: Layout | None = None                # which groups play galera, rabbitmq, keystone, haproxy
+    group_overlay: dict = field(default_factory=dict, compare=False)   # upgrader's groups, when renamed
 
     def node(self, name: str) -> NodeAccess:
         for n in self.nodes:
@@ -47,20 +54,48 @@ class Cluster:
 
 
 def load_cluster(path: str | os.PathLike[str]) -> Cluster:
-    """Read an inventory; one-line ConfigError when it cannot describe a cluster."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"inventory {p}: no such file")
+    """Read an inventory; one-line ConfigError when it cannot describe a cluster.
+
+    Every path is absolute on the way out: relative paths inside the inventory
+    (secrets file, admin socket, SSH key) are relative to the inventory's own
+    directory, whatever the current directory is.
+    """
+    p = absolute(path, "inventory")
+    try:
+        if not p.exists():
+            raise ConfigError(f"inventory {p}: no such file")
+        if not p.is_file():
+            raise ConfigError(f"inventory {p}: not a file")
+        if p.stat().st_size == 0:
+            raise ConfigError(f"inventory {p}: empty file")
+    except OSError as e:
+        raise ConfigError(f"inventory {validate.shown(str(p))}: {e.strerror or e}") from None
     hosts, gvars = _parse(p)
-    galera = hosts.get("galera") or []
+    layout = _layout(p, hosts)
+    hostvars = {h: hv for members in hosts.values() for h, hv in members}
+    try:
+        node_names = layout_hosts(layout, {g: [h for h, _ in m] for g, m in hosts.items()}, hostvars)
+    except ConfigError as e:
+        raise ConfigError(f"inventory {p}: {e}") from None
+    galera = [(h, hostvars[h]) for h in node_names]
     if not galera:
-        raise ConfigError(f"inventory {p}: no host in group 'galera'")
+        raise ConfigError(f"inventory {p}: no host in group '{layout.group('galera')}'")
+    if len(galera) < 3:
+        raise ConfigError(f"inventory {p}: group 'galera' has {len(galera)} host(s); a rolling "
+                          "upgrade keeps quorum only with at least 3")
+    if len(galera) % 2 == 0:
+        # NOTE: with one node out for its upgrade, an even cluster splits 50/50 on a
+        # single network fault and neither half keeps a Primary component.
+        raise ConfigError(f"inventory {p}: group 'galera' has {len(galera)} hosts; an even-sized "
+                          "cluster can split with no majority: use 3 or 5 nodes (or add garbd)")
     nodes = []
     for name, hv in galera:
+        validate.node_name(name)
+        key = str(hv.get("ansible_ssh_private_key_file", ""))
         nodes.append(NodeAccess(
             name=name, address=str(hv.get("ansible_host", name)),
             ssh_user=str(hv.get("ansible_user", "root")),
-            ssh_key=str(hv.get("ansible_ssh_private_key_file", "")),
+            ssh_key=str(absolute(key, "ansible_ssh_private_key_file", p.parent)) if key else "",
             ssh_args=str(hv.get("ansible_ssh_common_args", "")),
             rabbit_node=str(hv.get("rabbitmq_node", f"rabbit@{name}")),
         ))
@@ -70,15 +105,32 @@ def load_cluster(path: str | os.PathLike[str]) -> Cluster:
     if missing:
         raise ConfigError(f"inventory {p}: missing variable {missing[0]}")
     return Cluster(
-        name=str(first.get("upgrader_cluster", p.stem)), inventory=p.resolve(), nodes=tuple(nodes),
-        haproxy_socket=str(first["haproxy_admin_socket"]),
+        name=validate.cluster_name(str(first.get("upgrader_cluster", p.stem))), inventory=p,
+        nodes=tuple(nodes),
+        haproxy_socket=str(absolute(str(first["haproxy_admin_socket"]), "haproxy_admin_socket", p.parent)),
         db_backend=str(first.get("haproxy_db_backend", "mariadb")),
         api_backend=str(first.get("haproxy_api_backend", "keystone")),
-        secrets_file=str(first["upgrader_secrets_file"]), vip=str(first.get("upgrader_vip", "")),
+        secrets_file=str(absolute(str(first["upgrader_secrets_file"]), "upgrader_secrets_file", p.parent)),
+        vip=str(first.get("upgrader_vip", "")),
         db_user=str(first.get("upgrader_db_user", "upgrader")),
-        targets=tuple((c, str(first[f"{c}_target_release"])) for c in ("keystone", "mariadb", "rabbitmq")
-                      if f"{c}_target_release" in first),
+        targets=tuple((c, validate.release(str(first[f"{c}_target_release"]), c))
+                      for c in ("keystone", "mariadb", "rabbitmq") if f"{c}_target_release" in first),
+        all_hosts=tuple(sorted(hostvars)),
+        layout=layout,
+        group_overlay=overlay_inventory(layout, {g: [h for h, _ in m] for g, m in hosts.items()}),
     )
+
+
+def _layout(p: Path, hosts: dict[str, list[tuple[str, dict]]]) -> Layout:
+    """The operator's layout: the ``upgrader_groups`` mapping if the inventory sets one, else detected."""
+    groups = {g: [h for h, _ in m] for g, m in hosts.items()}
+    spec = next((hv["upgrader_groups"] for members in hosts.values() for _, hv in members
+                 if "upgrader_groups" in hv), None)
+    try:
+        mapping = parse_mapping(spec, "upgrader_groups") if spec is not None else None
+        return detect_layout(groups, mapping)
+    except ConfigError as e:
+        raise ConfigError(f"inventory {p}: {e}") from None
 
 
 def _parse(p: Path) -> tuple[dict[str, list[tuple[str, dict]]], dict]:
@@ -114,8 +166,33 @@ def load_secrets(cluster: Cluster) -> dict[str, str]:
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(f"secrets file {path}: no such file") from None
-    except (OSError, yaml.YAMLError) as e:
+    except PermissionError:
+        raise ConfigError(f"secrets file {path}: not readable by this user") from None
+    except IsADirectoryError:
+        raise ConfigError(f"secrets file {path}: is a directory") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise ConfigError(f"secrets file {path}: unreadable: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"secrets file {path}: expected a mapping of names to values")
     return {str(k): str(v) for k, v in data.items()}
+
+
+def runtime_overlay(cluster: Cluster) -> dict:
+    """A second inventory source for ansible-playbook, loaded after the operator's.
+
+    It gives Ansible the absolute paths upgrader resolved (relative to the
+    inventory's directory), as host variables so that they win over any group
+    variable: Ansible itself would read a relative path from its own working
+    directory, which is a run directory, not the operator's.
+    """
+    shared = {"upgrader_secrets_file": cluster.secrets_file,
+              "haproxy_admin_socket": cluster.haproxy_socket}
+    hosts: dict[str, dict] = {h: dict(shared) for h in cluster.all_hosts}
+    for n in cluster.nodes:
+        if n.ssh_key:
+            hosts.setdefault(n.name, dict(shared))["ansible_ssh_private_key_file"] = n.ssh_key
+    overlay: dict = {"all": {"hosts": hosts}}
+    children = (cluster.group_overlay.get("all") or {}).get("children")
+    if children:   # the playbooks' group names, for a kolla-ansible or openstack-ansible layout
+        overlay["all"]["children"] = children
+    return overlay

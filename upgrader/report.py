@@ -65,7 +65,7 @@ def _seconds(start: str, end: str) -> float | None:
 
 def write_report(report: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(report, indent=2) + "\n", 0o644)
+    write_atomic(path, json.dumps(report, indent=2) + "\n")    # 0600: it names hosts, versions and timings
     return path
 
 

@@ -121,8 +121,12 @@ def test_no_secret_in_plans_journals_reports_or_runner_artifacts(lab, lab_secret
 
 
 def current_run_id(work_dir):
-    pointers = list((work_dir / "runs").glob("*.current"))
-    return pointers[0].read_text().strip() if pointers else ""
+    """The lab cluster's current run, from the machine-wide registry `apply` writes."""
+    from upgrader import registry
+    from upgrader.paths import locations
+
+    entry = registry.entry_for(locations(), "lab")
+    return entry.run.run_id if entry is not None and entry.run is not None else ""
 
 
 def wait_new_journal(work_dir, previous_run, needle, timeout=120):

@@ -47,7 +47,7 @@ BAD = [
     pytest.param({"targets": {"nova": "29.0.0"}},
                  "unknown component 'nova' in targets (known: galera, keystone, mariadb, rabbitmq)",
                  id="bad: unknown component"),
-    pytest.param({"targets": {"keystone": "latest"}}, "target version 'latest' for keystone is not a version",
+    pytest.param({"targets": {"keystone": "latest"}}, "target version 'latest' for keystone is not a release (digits and dots, e.g. 29.1.0)",
                  id="bad: version is not a number"),
     pytest.param({"ist_margin": 0.5}, "ist_margin must be a number >= 1.0, got 0.5", id="bad: margin below 1"),
     pytest.param({"ist_margin": float("nan")}, "ist_margin must be a number >= 1.0, got nan", id="bad: margin NaN"),

@@ -30,9 +30,9 @@ def test_round_trip(tmp_path, facts):
     assert load_plan(path) == plan
 
 
-def test_written_file_is_0644_and_leaves_no_temp_file(tmp_path):
+def test_written_file_is_0600_and_leaves_no_temp_file(tmp_path):
     path = write_plan(_plan(), tmp_path)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 

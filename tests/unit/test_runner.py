@@ -262,7 +262,7 @@ def test_run_step_passes_typed_arguments_and_forwards_copies(executor, monkeypat
         {"name": "upgrader step: rejoin_galera", "hosts": "localhost", "gather_facts": False, "tasks": []},
         {"import_playbook": str((executor.playbooks_dir / "rejoin_galera.yml").resolve())}]
     assert kw["project_dir"] == str(executor.playbooks_dir)
-    assert kw["inventory"] == str(executor.inventory)          # a path: runner copies dicts
+    assert kw["inventory"] == [str(p) for p in executor.inventory]   # paths: runner copies dicts
     assert kw["artifact_dir"] == str(executor.work_dir / "artifacts")
     assert kw["quiet"] is True and kw["settings"] == {"pexpect_timeout": 0.5}
     assert not kw.get("suppress_env_files")                     # it would discard settings

@@ -1,4 +1,4 @@
-"""`upgrader apply | approve | pause | resume | abort | status`."""
+"""`upgrader apply | approve | pause | resume | abort | status | report`."""
 from __future__ import annotations
 
 import json
@@ -10,23 +10,26 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from upgrader import control
-from upgrader.cli.common import JsonOpt, plans_dir, runs_dir
-from upgrader.errors import ConfigError, LockHeld
+from upgrader import control, exitcodes, registry
+from upgrader.cli.common import ClusterOpt, InventoryOpt, JsonOpt, find_run
+from upgrader.errors import ConfigError, LockHeld, UpgraderError
 from upgrader.events import EventBus
-from upgrader.executor.session import (ProbeOptions, RunPaths, execute, open_run,
-                                       run_dir_for_control)
+from upgrader.executor.session import FINISHED, ProbeOptions, discard, execute, newest_plan, open_run
+from upgrader.inventory import load_cluster
 from upgrader.journal import replay
+from upgrader.paths import Locations, absolute, locations
 from upgrader.planner import load_plan, plan_table
+from upgrader.registry import RunPaths
 from upgrader.report import summary_table
 from upgrader.views.live import LiveView
 
 out = Console()
-EXIT = {"success": 0, "awaiting_approval": 0, "paused": 3, "failed": 1, "aborted": 4}
+err = Console(stderr=True)
 
 
 def apply(
-    plan: Annotated[Path | None, typer.Argument(help="Plan file (default: the newest in plans/).")] = None,
+    plan: Annotated[Path | None, typer.Argument(help="Plan file (default: the newest in the plans "
+                                                "directory, see `upgrader where`).")] = None,
     canary: Annotated[bool, typer.Option("--canary", help="Roll the first node, verify it, "
                                          "then wait for `upgrader approve`.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -39,53 +42,75 @@ def apply(
                                                 "of its baseline (and 1 s).", min=1.0)] = ProbeOptions.p99_multiple,
     baseline: Annotated[float, typer.Option(help="Seconds of probe baseline before the first step.",
                                             min=0)] = ProbeOptions.baseline_s,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final report as JSON on stdout "
+                                          "(the progress goes to stderr).")] = False,
 ) -> None:
     """Execute a plan node by node (or continue the unfinished run of its cluster)."""
-    paths, p, resumed = open_run(runs_dir(), plan, plans_dir())
-    if not resumed and not yes:
-        out.print(plan_table(p))
-        if not sys.stdin.isatty():
-            _discard(paths, p.cluster)
-            raise ConfigError("refusing to apply without confirmation: no terminal; pass --yes")
-        if not typer.confirm(f"apply plan {p.plan_id}?"):
-            _discard(paths, p.cluster)
-            raise typer.Exit(1)
+    locs = locations()
+    view = err if as_json else out
+    plan_path = absolute(plan, "plan file") if plan is not None else newest_plan(locs.plans)
+    wanted = load_plan(plan_path)
+    if not wanted.inventory:
+        raise ConfigError(f"plan {wanted.plan_id} was made from a facts file and names no inventory; "
+                          "plan from the live cluster (`upgrader plan -i INVENTORY`)")
+    described = load_cluster(wanted.inventory).name
+    if described != wanted.cluster:
+        raise ConfigError(f"plan {wanted.plan_id} is for cluster {wanted.cluster}, but its inventory "
+                          f"{wanted.inventory} now describes cluster {described}")
+    report_path = absolute(report, "--report") if report is not None else None
+    if report_path is not None and not report_path.parent.is_dir():
+        raise ConfigError(f"--report {report_path}: directory {report_path.parent} does not exist")
     opts = ProbeOptions(enabled=probe, baseline_s=baseline, budget=probe_budget, p99_multiple=p99_multiple)
-    _run(paths, p, canary=canary, report_path=report, resumed=resumed, probe_opts=opts)
+    with registry.lock(locs, wanted.cluster, command=" ".join(["upgrader", *sys.argv[1:]])):
+        paths, p, resumed = open_run(locs, wanted, explicit=plan is not None)
+        if not resumed and not yes:
+            _confirm(locs, paths, p, view)
+        _run(locs, paths, p, canary=canary, report_path=report_path, resumed=resumed,
+             probe_opts=opts, view=view, as_json=as_json)
 
 
-def _discard(paths: RunPaths, cluster: str) -> None:
-    """A run that never started leaves nothing behind."""
-    import shutil
+def _confirm(locs: Locations, paths: RunPaths, p, view: Console) -> None:
+    view.print(plan_table(p))
+    if not sys.stdin.isatty():
+        discard(locs, paths, p.cluster)
+        raise ConfigError("refusing to apply without confirmation: no terminal; pass --yes")
+    if not typer.confirm(f"apply plan {p.plan_id}?"):
+        discard(locs, paths, p.cluster)
+        raise ConfigError("not confirmed; nothing was changed")
 
-    shutil.rmtree(paths.dir, ignore_errors=True)
-    (paths.root / f"{cluster}.current").unlink(missing_ok=True)
 
-
-def _run(paths: RunPaths, p, *, canary: bool, report_path: Path | None, resumed: bool,
-         probe_opts: ProbeOptions = ProbeOptions()) -> None:
-    out.print(f"{'continuing' if resumed else 'starting'} run {paths.run_id} "
-              f"({p.kind}: {', '.join(f'{k} {v}' for k, v in p.targets.items()) or 'no version change'})",
-              highlight=False)
+def _run(locs: Locations, paths: RunPaths, p, *, canary: bool, report_path: Path | None,
+         resumed: bool, probe_opts: ProbeOptions = ProbeOptions(), view: Console = out,
+         as_json: bool = False) -> None:
+    say = lambda line: view.print(line, highlight=False)   # noqa: E731
+    say(f"{'continuing' if resumed else 'starting'} run {paths.run_id} "
+        f"({p.kind}: {', '.join(f'{k} {v}' for k, v in p.targets.items()) or 'no version change'})")
+    say(f"run directory: {paths.dir}")
     bus = EventBus()
-    view = LiveView(bus, p.order, out).start()
+    live = LiveView(bus, p.order, view).start()
     try:
-        outcome, rep = execute(paths, p, canary=canary, bus=bus, report_path=report_path,
-                               probe_opts=probe_opts, say=lambda line: out.print(line, highlight=False))
+        outcome, rep = execute(paths, p, canary=canary, bus=bus, locs=locs, report_path=report_path,
+                               probe_opts=probe_opts, say=say)
+    except UpgraderError:
+        if not paths.journal.exists():     # refused before the first record: leave nothing behind
+            discard(locs, paths, p.cluster)
+        raise
     finally:
-        view.stop()
-    out.print(summary_table(rep))
-    out.print(f"report: {paths.report}" + (f" and {report_path}" if report_path else ""), highlight=False)
+        live.stop()
+    view.print(summary_table(rep))
+    say(f"report: {paths.report}" + (f" and {report_path}" if report_path else ""))
     if "probe" in rep:
         pr = rep["probe"]
-        out.print(f"probe: {pr['operations']} operations during the roll, {pr['failed_operations']} failed, "
-                  f"{pr['disconnects']} disconnects, lost writes {pr['lost_writes']}; p99 "
-                  f"{pr['baseline']['p99_ms']} ms baseline -> {pr['during']['p99_ms']} ms", highlight=False)
-    out.print(f"[bold]{outcome.result}[/]: {outcome.message}", highlight=False)
+        say(f"probe: {pr['operations']} operations during the roll, {pr['failed_operations']} failed, "
+            f"{pr['disconnects']} disconnects, lost writes {pr['lost_writes']}; p99 "
+            f"{pr['baseline']['p99_ms']} ms baseline -> {pr['during']['p99_ms']} ms")
+    view.print(f"[bold]{outcome.result}[/]: {outcome.message}", highlight=False)
     for name, state in outcome.node_states.items():
-        out.print(f"  {name}: {state}", highlight=False)
-    out.print(_next_action(outcome.result), highlight=False)
-    raise typer.Exit(EXIT.get(outcome.result, 1))
+        say(f"  {name}: {state}")
+    say(_next_action(outcome.result))
+    if as_json:
+        print(json.dumps(rep, indent=2))
+    raise typer.Exit(exitcodes.FOR_RESULT.get(outcome.result, exitcodes.FAILED))
 
 
 def _next_action(result: str) -> str:
@@ -99,57 +124,101 @@ def _next_action(result: str) -> str:
     }.get(result, "")
 
 
-def approve() -> None:
+def _active_run(cluster: str | None, inventory: Path | None, action: str) -> tuple[Locations, RunPaths, str]:
+    """(locations, run, cluster) of the cluster's unfinished run; ConfigError when it has ended."""
+    locs = locations()
+    entry = find_run(cluster, inventory, locs)
+    run = entry.run
+    assert run is not None                      # find_run returns entries with a run
+    state = replay(run.journal).run_state if run.journal.exists() else None
+    if state in FINISHED:
+        raise ConfigError(f"run {run.run_id} of cluster {entry.cluster} has ended ({state.value}); "
+                          f"nothing to {action}")
+    return locs, run, entry.cluster
+
+
+def approve(cluster: ClusterOpt = None, inventory: InventoryOpt = None) -> None:
     """Approve the waiting canary gate; continue the roll here unless an apply is running."""
-    paths = run_dir_for_control(runs_dir())
+    locs, paths, name = _active_run(cluster, inventory, "approve")
     out.print(control.approve(paths.dir), highlight=False)
-    p = load_plan(paths.plan)
     try:
-        _run(paths, p, canary=False, report_path=None, resumed=True)
+        with registry.lock(locs, name, command="upgrader approve"):
+            _run(locs, paths, load_plan(paths.plan), canary=False, report_path=None, resumed=True)
     except LockHeld:
         out.print("the running `upgrader apply` continues the roll", highlight=False)
 
 
-def pause() -> None:
+def pause(cluster: ClusterOpt = None, inventory: InventoryOpt = None) -> None:
     """Pause the roll when the playbook run in flight ends (never with a node's services down)."""
-    out.print(control.pause(run_dir_for_control(runs_dir()).dir, "operator"), highlight=False)
+    _, paths, _ = _active_run(cluster, inventory, "pause")
+    out.print(control.pause(paths.dir, "operator"), highlight=False)
 
 
-def resume() -> None:
+def resume(cluster: ClusterOpt = None, inventory: InventoryOpt = None) -> None:
     """Clear a pause; the waiting `upgrader apply` continues."""
-    out.print(control.resume(run_dir_for_control(runs_dir()).dir), highlight=False)
+    _, paths, _ = _active_run(cluster, inventory, "resume")
+    out.print(control.resume(paths.dir), highlight=False)
 
 
-def abort() -> None:
+def abort(cluster: ClusterOpt = None, inventory: InventoryOpt = None) -> None:
     """Stop the roll at the next safe point (a node in flight is finished first)."""
-    out.print(control.abort(run_dir_for_control(runs_dir()).dir), highlight=False)
+    _, paths, _ = _active_run(cluster, inventory, "abort")
+    out.print(control.abort(paths.dir), highlight=False)
 
 
-def status(as_json: JsonOpt = False) -> None:
-    """Where the current run is: run state, each node's state, the failed step, the next action."""
-    paths = run_dir_for_control(runs_dir())
-    progress = replay(paths.journal)
+def status(cluster: ClusterOpt = None, inventory: InventoryOpt = None, as_json: JsonOpt = False) -> None:
+    """Where the cluster's current (or last) run is: each node's state, the failed step, who holds it."""
+    locs = locations()
+    entry = find_run(cluster, inventory, locs)
+    paths = entry.run
+    assert paths is not None
+    progress = replay(paths.journal) if paths.journal.exists() else None
     flags = control.read(paths.dir)
-    in_flight = progress.in_flight()
+    in_flight = progress.in_flight() if progress else {}
     doc = {
-        "run_id": progress.run_id, "plan_id": progress.plan_id,
-        "run_state": progress.run_state.value,
+        "cluster": entry.cluster, "run_id": paths.run_id, "run_dir": str(paths.dir),
+        "plan_id": progress.plan_id if progress else "",
+        "run_state": progress.run_state.value if progress else "planned",
+        "apply_running": registry.holder(locs, entry.cluster),
         "paused": flags.paused, "pause_reason": flags.pause_reason, "abort_requested": flags.abort,
         "awaiting_gate": flags.awaiting_gate,
         "nodes": {n: {"state": p.state.value, "failed_step": p.failed_step or None,
                       "error": p.last_error or None, "transfer": p.transfer or None,
                       "step_in_flight": in_flight[n].step if n in in_flight else None}
-                  for n, p in progress.nodes.items()},
+                  for n, p in (progress.nodes.items() if progress else ())},
     }
     if as_json:
         print(json.dumps(doc, indent=2))
         return
-    t = Table(title=f"run {doc['run_id']}: {doc['run_state']}"
+    t = Table(title=f"cluster {doc['cluster']}, run {doc['run_id']}: {doc['run_state']}"
                     + (f" (paused: {flags.pause_reason})" if flags.paused else ""))
     for col in ("node", "state", "in flight", "failed step", "error"):
         t.add_column(col)
     for name, n in doc["nodes"].items():
         t.add_row(name, n["state"], n["step_in_flight"] or "", n["failed_step"] or "", n["error"] or "")
     out.print(t)
+    held = doc["apply_running"]
+    out.print(f"run directory: {doc['run_dir']}", highlight=False, soft_wrap=True)
+    out.print(f"rolling now: pid {held['pid']} ({held.get('command', '?')}, since {held.get('since', '?')})"
+              if held else "no `upgrader apply` is running for this cluster", highlight=False, soft_wrap=True)
     if flags.awaiting_gate:
         out.print(f"waiting for approval of {flags.awaiting_gate}: `upgrader approve`")
+
+
+def report(cluster: ClusterOpt = None, inventory: InventoryOpt = None, as_json: JsonOpt = False) -> None:
+    """The report of the cluster's current (or last) run."""
+    entry = find_run(cluster, inventory)
+    assert entry.run is not None
+    path = entry.run.report
+    try:
+        rep = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"run {entry.run.run_id} has no report yet (written when `apply` stops)") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"report {path} is unreadable: {e}") from None
+    if as_json:
+        print(json.dumps(rep, indent=2))
+        return
+    out.print(summary_table(rep))
+    out.print(f"{rep.get('result')}: {rep.get('message', '')}", highlight=False)
+    out.print(f"report: {path}", highlight=False, soft_wrap=True)

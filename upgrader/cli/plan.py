@@ -9,32 +9,59 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from upgrader.cli.common import InventoryOpt, JsonOpt, default_inventory, plans_dir
+from upgrader import validate
+from upgrader.cli.common import InventoryOpt, JsonOpt, inventory_path
 from upgrader.errors import ConfigError
 from upgrader.facts.gather import gather
 from upgrader.inventory import load_cluster, load_secrets
 from upgrader.model import ClusterFacts
+from upgrader.paths import absolute, locations, writable_dir
 from upgrader.planner import PlanOptions, build_plan, parse_targets, plan_json, plan_table, write_plan
 
 out = Console()
 
 
-def live_facts(inventory: Path | None, sample_s: float) -> tuple[ClusterFacts, str, dict]:
-    inv = inventory or default_inventory()
-    cluster = load_cluster(inv)
+def live_facts(inventory: Path | None, sample_s: float, view: Console) -> tuple[ClusterFacts, str, dict]:
+    cluster = load_cluster(inventory_path(inventory))
+    if cluster.layout is not None:
+        view.print(f"{cluster.inventory}: {cluster.layout.describe()}", highlight=False, soft_wrap=True)
     return gather(cluster, load_secrets(cluster), sample_s=sample_s), str(cluster.inventory), dict(cluster.targets)
 
 
-def read_facts_file(path: Path) -> ClusterFacts:
+def _no_constants(name: str) -> float:
+    # NOTE: json accepts NaN and Infinity by default; no fact is ever either.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_facts_file(given: Path) -> ClusterFacts:
+    path = absolute(given, "--facts")
     try:
-        data = json.loads(path.read_text())
-        facts = ClusterFacts.from_dict(data)
+        text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"facts file {path}: no such file") from None
-    except (OSError, json.JSONDecodeError, TypeError, KeyError, AttributeError, ValueError) as e:
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"facts file {path}: unreadable: {getattr(e, 'strerror', None) or e}") from None
+    if not text.strip():
+        raise ConfigError(f"facts file {path}: empty file")
+    try:
+        data = json.loads(text, parse_constant=_no_constants)
+    except ValueError as e:
+        raise ConfigError(f"facts file {path}: not JSON: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
+        raise ConfigError(f"facts file {path}: not a facts document (a JSON object with a 'nodes' "
+                          "list, as `upgrader facts` writes)")
+    try:
+        facts = ClusterFacts.from_dict(data)
+    except (TypeError, KeyError, AttributeError, ValueError) as e:
         raise ConfigError(f"facts file {path}: not a facts document: {str(e).splitlines()[0]}") from None
     if not isinstance(facts.nodes, tuple) or not facts.nodes:
         raise ConfigError(f"facts file {path}: no nodes")
+    try:
+        validate.cluster_name(facts.cluster)
+        for n in facts.nodes:
+            validate.node_name(getattr(n, "name", None))
+    except ConfigError as e:
+        raise ConfigError(f"facts file {path}: not a facts document: {e}") from None
     return facts
 
 
@@ -44,11 +71,18 @@ def facts(
     sample: Annotated[float, typer.Option(help="Seconds over which the write rate is measured.", min=0.2)] = 2.0,
 ) -> None:
     """Gather the live facts of the cluster as one JSON document (format: docs/facts.md)."""
-    f, _, _ = live_facts(inventory, sample)
+    target = absolute(out_file, "--out") if out_file else None
+    if target is not None and not target.parent.is_dir():
+        raise ConfigError(f"--out {target}: directory {target.parent} does not exist")
+    # the layout line goes where the JSON does not: stdout when writing a file
+    f, _, _ = live_facts(inventory, sample, out if target else Console(stderr=True))
     text = json.dumps(f.to_dict(), indent=2) + "\n"
-    if out_file:
-        out_file.write_text(text)
-        out.print(f"facts written to {out_file}")
+    if target:
+        try:
+            target.write_text(text)
+        except OSError as e:
+            raise ConfigError(f"--out {target}: cannot write: {e.strerror or e}") from None
+        out.print(f"facts written to {target}", highlight=False, soft_wrap=True)
     else:
         print(text, end="")
 
@@ -66,10 +100,15 @@ def plan(
     as_json: JsonOpt = False,
 ) -> None:
     """Compute a safe roll plan from live facts and write it, hashed, under plans/."""
+    if facts_file is not None and inventory is not None:
+        raise ConfigError("give --facts or --inventory, not both (a facts file names its own cluster)")
+    if patch and target:
+        raise ConfigError("give --target or --patch, not both (a patch roll keeps every release)")
+    plans = writable_dir(locations().plans, "plans directory")   # before any fact is read
     if facts_file is not None:
         f, inv_path, inv_targets = read_facts_file(facts_file), "", {}
     else:
-        f, inv_path, inv_targets = live_facts(inventory, sample)
+        f, inv_path, inv_targets = live_facts(inventory, sample, Console(stderr=True) if as_json else out)
     targets = {} if patch else (parse_targets(target) if target else inv_targets)
     options = PlanOptions(targets=targets, force=frozenset(force or ()), packages=tuple(package or ()))
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -85,9 +124,10 @@ def plan(
     else:
         out.print(plan_table(p))
     if p.refusals:
-        Console(stderr=True).print(f"[red]refused:[/] {len(p.refusals)} reason(s); no plan written",
-                                   highlight=False)
+        more = f" ({len(p.refusals)} reasons, listed above)" if len(p.refusals) > 1 else ""
+        Console(stderr=True).print(f"[red]error:[/] plan refused: {p.refusals[0]}{more}; no plan written",
+                                   highlight=False, soft_wrap=True)
         raise typer.Exit(2)
-    path = write_plan(p, plans_dir())
+    path = write_plan(p, plans)
     (Console(stderr=True) if as_json else out).print(f"plan written to {path}", highlight=False,
                                                       soft_wrap=True)

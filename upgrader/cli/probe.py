@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from upgrader.cli.common import InventoryOpt, default_inventory
+from upgrader.cli.common import InventoryOpt, inventory_path
 from upgrader.executor.session import ProbeOptions, start_probe
 from upgrader.inventory import load_cluster, load_secrets
 
@@ -20,7 +20,7 @@ def probe(
     seconds: Annotated[float, typer.Option("--seconds", "-s", help="How long to send traffic.", min=1)] = 30,
 ) -> None:
     """Send Keystone, MariaDB and RabbitMQ traffic through the VIP; print the figures as JSON."""
-    cluster = load_cluster(inventory or default_inventory())
+    cluster = load_cluster(inventory_path(inventory))
     secrets = load_secrets(cluster)
     p = start_probe(cluster, secrets, f"probe-{int(time.time())}", ProbeOptions(enabled=True, baseline_s=0),
                     say=lambda line: out.print(line, highlight=False))

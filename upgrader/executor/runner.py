@@ -27,6 +27,8 @@ from typing import Any, Callable, Iterable
 import ansible_runner
 import yaml
 
+from upgrader.paths import private_dir
+
 EventHandler = Callable[[dict], None]
 
 # NOTE: 0.5 s bounds how long a cancel takes (runner polls cancel_callback once per
@@ -233,12 +235,17 @@ class StepSplitter:
 class AnsibleRunnerExecutor:
     """Runs playbooks/<step>.yml against the inventory, one private directory per run."""
 
-    def __init__(self, inventory: Path, playbooks_dir: Path, work_dir: Path,
+    def __init__(self, inventory: Path | list[Path], playbooks_dir: Path, work_dir: Path,
                  on_event: EventHandler | None = None,
-                 cancel: Callable[[], bool] | None = None) -> None:
-        self.inventory = Path(inventory)
-        self.playbooks_dir = Path(playbooks_dir)
-        self.work_dir = Path(work_dir)
+                 cancel: Callable[[], bool] | None = None,
+                 control_dir: Path | None = None) -> None:
+        # NOTE: absolute, all of them: ansible-playbook runs in the private data dir,
+        # so a relative path here would be read from there (the first-run bug).
+        sources = inventory if isinstance(inventory, list) else [inventory]
+        self.inventory = [Path(p).absolute() for p in sources]
+        self.playbooks_dir = Path(playbooks_dir).absolute()
+        self.work_dir = Path(work_dir).absolute()
+        self.control_dir = Path(control_dir).absolute() if control_dir else None
         self.on_event = on_event
         self.cancel = cancel
 
@@ -267,21 +274,21 @@ class AnsibleRunnerExecutor:
         return candidate
 
     def control_path(self) -> str:
-        """A short ssh ControlPath under work_dir; a temp dir when work_dir is too deep.
+        """The ssh ControlPath: in the private control directory, else under work_dir.
 
         %C expands to 40 hex digits and ssh adds a 17-character suffix while it
         creates the socket; a unix socket path must fit in 107 bytes.
         """
-        directory = self.work_dir / "cp"
+        directory = self.control_dir or self.work_dir / "cp"
         if len(str(directory)) + 1 + 40 + 17 > _SOCKET_PATH_MAX:
-            # one directory per user: %C already tells hosts apart, and ssh's
-            # ControlMaster=auto lets concurrent runs share a master safely
-            directory = Path(tempfile.gettempdir()) / f"upgrader-cp-{os.getuid()}"
+            # never a predictable shared name (someone else could create it first)
+            directory = Path(tempfile.mkdtemp(prefix="upgrader-cp-"))
+            self.control_dir = directory
         return str(directory / "%C")
 
     def envvars(self) -> dict[str, str]:
         control_path = self.control_path()
-        Path(control_path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(Path(control_path).parent, "SSH control directory")
         return {
             "ANSIBLE_HOST_KEY_CHECKING": "False",
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
@@ -337,7 +344,7 @@ class AnsibleRunnerExecutor:
             extravars.setdefault("upgrader_node", node)
         r = ansible_runner.run(
             private_data_dir=str(private), project_dir=str(self.playbooks_dir),
-            playbook=str(playbook), inventory=str(self.inventory), extravars=extravars,
+            playbook=str(playbook), inventory=[str(p) for p in self.inventory], extravars=extravars,
             envvars=self.envvars(), settings=dict(RUNNER_SETTINGS), ident=ident,
             artifact_dir=str(self.artifact_dir), quiet=True, event_handler=handle,
             cancel_callback=cancel)

@@ -1,9 +1,10 @@
-"""One `upgrader apply` session: find or create the run, hold the lock, wire the parts.
+"""One `upgrader apply` session: find or create the run, wire the parts, write the report.
 
-The run directory (runs/<run_id>/) holds everything about a run: the plan it
+The run directory (<runs>/<run_id>/) holds everything about a run: the plan it
 executes (plan.json), the journal, the control flags, the report, and the
-ansible-runner artifacts. runs/<cluster>.current names the run in progress, so
-`pause`, `resume`, `approve`, `abort` and `status` find it from any terminal.
+ansible-runner artifacts. upgrader.registry records which run is the cluster's
+current one, so `pause`, `resume`, `approve`, `abort` and `status` find it from
+any terminal and any directory. The caller holds the cluster's lock.
 """
 from __future__ import annotations
 
@@ -13,83 +14,67 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import yaml
+
+from upgrader import registry
 from upgrader.errors import ConfigError, UnsafeCluster
 from upgrader.events import EventBus
 from upgrader.executor.orchestrator import Orchestrator, Outcome, RunSetup
 from upgrader.facts.gather import gather
-from upgrader.inventory import Cluster, load_cluster, load_secrets
+from upgrader.inventory import Cluster, load_cluster, load_secrets, runtime_overlay
 from upgrader.journal import Journal, RunProgress, read_records, replay
-from upgrader.lock import ClusterLock
 from upgrader.machine import RunState
 from upgrader.model import ClusterFacts, Plan
+from upgrader.fileio import write_atomic
 from upgrader.planner import PlanOptions, drift, load_plan, refusals
+from upgrader.paths import Locations, playbooks_dir, private_dir, writable_dir
 from upgrader.redact import Redactor
+from upgrader.registry import RunPaths
 from upgrader.report import build_report, write_report
 
 FINISHED = (RunState.DONE, RunState.ABORTED)
-PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    root: Path
-    run_id: str
-
-    @property
-    def dir(self) -> Path:
-        return self.root / self.run_id
-
-    @property
-    def journal(self) -> Path:
-        return self.dir / "journal.jsonl"
-
-    @property
-    def plan(self) -> Path:
-        return self.dir / "plan.json"
-
-    @property
-    def report(self) -> Path:
-        return self.dir / "report.json"
-
-
-def current_run(runs: Path, cluster: str | None = None) -> RunPaths | None:
-    """The run named by runs/<cluster>.current (any cluster's when only one exists)."""
-    pointers = sorted(runs.glob(f"{cluster}.current" if cluster else "*.current"))
-    if not pointers:
-        return None
-    if len(pointers) > 1:
-        names = ", ".join(p.stem for p in pointers)
-        raise ConfigError(f"several clusters have runs ({names}); name one with --cluster")
-    run_id = pointers[0].read_text().strip()
-    paths = RunPaths(runs, run_id)
-    return paths if paths.journal.exists() else None
 
 
 def newest_plan(plans: Path) -> Path:
-    files = sorted(plans.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    files = sorted(plans.glob("*.json"), key=lambda p: p.stat().st_mtime) if plans.is_dir() else []
     if not files:
         raise ConfigError(f"no plan in {plans}/: run `upgrader plan` first")
     return files[-1]
 
 
-def open_run(runs: Path, plan_path: Path | None, plans: Path) -> tuple[RunPaths, Plan, bool]:
-    """(paths, plan, resumed). Resumes the unfinished run of the cluster, else starts one."""
-    plan = load_plan(plan_path or newest_plan(plans))
-    existing = current_run(runs, plan.cluster)
-    if existing is not None and replay(existing.journal).run_state not in FINISHED:
-        running = load_plan(existing.plan)
-        if plan_path is not None and running.plan_id != plan.plan_id:
-            raise ConfigError(f"run {existing.run_id} of plan {running.plan_id} is unfinished: "
+def open_run(locs: Locations, plan: Plan, explicit: bool) -> tuple[RunPaths, Plan, bool]:
+    """(paths, plan, resumed): the cluster's unfinished run, else a new one. Call under its lock.
+
+    explicit: the operator named this plan file; another plan's unfinished run is
+    then an error, not something to continue silently.
+    """
+    existing = registry.entry_for(locs, plan.cluster)
+    run = existing.run if existing is not None else None
+    progress = replay(run.journal) if run is not None and run.journal.exists() else None
+    if run is not None and progress is not None and progress.run_state not in FINISHED:
+        if explicit and progress.plan_id != plan.plan_id:
+            raise ConfigError(f"run {run.run_id} of plan {progress.plan_id} is unfinished: "
                               "finish it (`upgrader apply`) or `upgrader abort` it first")
-        return existing, running, True
+        return run, load_plan(run.plan), True
     if plan.refusals:
         raise UnsafeCluster(f"plan {plan.plan_id} was refused: {plan.refusals[0]}")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    paths = RunPaths(runs, f"{plan.plan_id}-run{stamp}")
-    paths.dir.mkdir(parents=True, mode=0o700)
-    paths.plan.write_text(json.dumps(plan.to_dict(), indent=2) + "\n")
-    (runs / f"{plan.cluster}.current").write_text(paths.run_id + "\n")
+    writable_dir(locs.runs, "runs directory")
+    paths = RunPaths(locs.runs, f"{plan.plan_id}-run{stamp}")
+    paths.dir.mkdir(mode=0o700)
+    write_atomic(paths.plan, json.dumps(plan.to_dict(), indent=2) + "\n")
+    cluster = load_cluster(plan.inventory) if plan.inventory else None
+    registry.set_current(locs, plan.cluster, paths, inventory=plan.inventory,
+                         addresses=tuple(n.address for n in cluster.nodes) if cluster else ())
     return paths, plan, False
+
+
+def discard(locs: Locations, paths: RunPaths, cluster: str) -> None:
+    """A run that never started leaves nothing behind."""
+    import shutil
+
+    registry.clear_current(locs, cluster, paths)
+    shutil.rmtree(paths.dir, ignore_errors=True)
 
 
 def health_check(cluster: Cluster, secrets: dict[str, str], plan: Plan,
@@ -157,47 +142,56 @@ def node_windows(journal_path: Path, since: float) -> dict[str, tuple[float, flo
     return windows
 
 
-def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus,
+def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus, locs: Locations,
             report_path: Path | None = None, executor=None, health=None,
             probe_opts: ProbeOptions = ProbeOptions(), say=print) -> tuple[Outcome, dict]:
-    """Run (or continue) the roll under the cluster lock; always writes the report."""
+    """Run (or continue) the roll; the caller holds the cluster lock. Always writes the report."""
     cluster = load_cluster(plan.inventory) if plan.inventory else None
     if cluster is None and (executor is None or health is None):
         raise ConfigError(f"plan {plan.plan_id} names no inventory; plan from a live cluster")
     secrets = load_secrets(cluster) if cluster else {}
     redactor = Redactor(v for v in secrets.values())
-    with ClusterLock(paths.root / f"{plan.cluster}.lock", command="upgrader apply"):
-        journal = Journal(paths.journal, redactor=redactor)
-        progress = replay(paths.journal) if paths.journal.exists() else RunProgress(run_id=paths.run_id)
-        just_read = None
-        if progress.run_state is RunState.PLANNED:
-            just_read = _refuse_drift(cluster, secrets, plan)
-        if executor is None:
-            from upgrader.executor.runner import AnsibleRunnerExecutor
+    journal = Journal(paths.journal, redactor=redactor)
+    progress = replay(paths.journal) if paths.journal.exists() else RunProgress(run_id=paths.run_id)
+    just_read = None
+    if progress.run_state is RunState.PLANNED:
+        just_read = _refuse_drift(cluster, secrets, plan)
+    if executor is None:
+        executor = ansible_executor(cluster, paths, locs)
+    setup = RunSetup(plan=plan, run_dir=paths.dir, executor=executor,
+                     health=health or health_check(cluster, secrets, plan, just_read), bus=bus,
+                     journal=journal, canary=canary or _journaled_canary(paths))
+    probe = start_probe(cluster, secrets, paths.run_id, probe_opts, say) if cluster else None
+    extra: dict = {}
+    try:
+        if probe is not None:
+            from upgrader.probe.gate import UptimeGate
 
-            executor = AnsibleRunnerExecutor(inventory=cluster.inventory, playbooks_dir=PLAYBOOKS,
-                                             work_dir=paths.dir / "ansible")
-        setup = RunSetup(plan=plan, run_dir=paths.dir, executor=executor,
-                         health=health or health_check(cluster, secrets, plan, just_read), bus=bus,
-                         journal=journal, canary=canary or _journaled_canary(paths))
-        probe = start_probe(cluster, secrets, paths.run_id, probe_opts, say) if cluster else None
-        extra: dict = {}
-        try:
-            if probe is not None:
-                from upgrader.probe.gate import UptimeGate
-
-                gate = UptimeGate(probe.recorder.samples, probe.baseline_end,
-                                  budget=probe_opts.budget, p99_multiple=probe_opts.p99_multiple)
-                setup.gate, setup.gate_reset = gate.problems, gate.reset
-            outcome = Orchestrator(setup, progress).run_roll()
-        finally:
-            if probe is not None:
-                extra["probe"] = probe.stop(node_windows(paths.journal, probe.started_at))
+            gate = UptimeGate(probe.recorder.samples, probe.baseline_end,
+                              budget=probe_opts.budget, p99_multiple=probe_opts.p99_multiple)
+            setup.gate, setup.gate_reset = gate.problems, gate.reset
+        outcome = Orchestrator(setup, progress).run_roll()
+    finally:
+        if probe is not None:
+            extra["probe"] = probe.stop(node_windows(paths.journal, probe.started_at))
     report = build_report(plan, paths.journal, outcome.result, outcome.message, extra)
     write_report(report, paths.report)
     if report_path is not None:
         write_report(report, report_path)
     return outcome, report
+
+
+def ansible_executor(cluster: Cluster, paths: RunPaths, locs: Locations):
+    """The playbook executor of this run: the operator's inventory plus the runtime overlay."""
+    from upgrader.executor.runner import AnsibleRunnerExecutor
+
+    work = paths.dir / "ansible"
+    work.mkdir(mode=0o700, exist_ok=True)
+    overlay = work / "inventory-overlay.yml"
+    write_atomic(overlay, yaml.safe_dump(runtime_overlay(cluster), sort_keys=True))
+    return AnsibleRunnerExecutor(
+        inventory=[cluster.inventory, overlay], playbooks_dir=playbooks_dir(), work_dir=work,
+        control_dir=private_dir(locs.control_sockets, "SSH control directory"))
 
 
 def _journaled_canary(paths: RunPaths) -> bool:
@@ -215,10 +209,3 @@ def _refuse_drift(cluster: Cluster | None, secrets: dict[str, str], plan: Plan) 
     if lines:
         raise UnsafeCluster(f"plan {plan.plan_id} is stale: {lines[0]} (run `upgrader plan` again)")
     return facts
-
-
-def run_dir_for_control(runs: Path) -> RunPaths:
-    paths = current_run(runs)
-    if paths is None:
-        raise ConfigError(f"no run in {runs}/: start one with `upgrader apply`")
-    return paths

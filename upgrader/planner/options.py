@@ -6,19 +6,15 @@ and the planner itself can trust every field.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from upgrader.errors import ConfigError
 from upgrader.planner.codes import CODES, OVERRIDABLE
 from upgrader.planner.steps import ESTIMATE_KEYS
-from upgrader.planner.versions import parse_version
+from upgrader import validate
 
 COMPONENTS: tuple[str, ...] = ("galera", "keystone", "mariadb", "rabbitmq")
-
-# Debian package names; anything else could smuggle options into the apt command line.
-_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.\-]+$")
 
 
 @dataclass(frozen=True)
@@ -44,8 +40,13 @@ def parse_targets(pairs: Iterable[str]) -> dict[str, str]:
     for pair in pairs:
         component, sep, version = pair.partition("=")
         if not sep or not component.strip() or not version.strip():
-            raise ConfigError(f"target {pair!r} is not COMPONENT=VERSION (e.g. keystone=29.1.0)")
-        targets[component.strip()] = version.strip()
+            shown = pair if len(pair) <= 60 else pair[:56] + "..."
+            raise ConfigError(f"target {shown!r} is not COMPONENT=VERSION (e.g. keystone=29.1.0)")
+        component = component.strip()
+        if component in targets:    # last-one-wins would hide a typo in the first
+            raise ConfigError(f"--target {component} is given twice ({targets[component]} and "
+                              f"{version.strip()}); give it once")
+        targets[component] = version.strip()
     return targets
 
 
@@ -53,10 +54,9 @@ def _checked_targets(targets: dict[str, str]) -> dict[str, str]:
     for component, version in targets.items():
         if component not in COMPONENTS:
             raise ConfigError(
-                f"unknown component {component!r} in targets (known: {', '.join(COMPONENTS)})"
+                f"unknown component {validate.shown(component)} in targets (known: {', '.join(COMPONENTS)})"
             )
-        if not isinstance(version, str) or parse_version(version) is None:
-            raise ConfigError(f"target version {version!r} for {component} is not a version")
+        validate.release(version, component)
     return dict(targets)
 
 
@@ -80,9 +80,12 @@ def _checked_margin(margin: float) -> float:
 
 def _checked_packages(packages: Iterable[str]) -> tuple[str, ...]:
     result = tuple(packages)
-    for name in result:
-        if not isinstance(name, str) or not _PACKAGE.match(name):
-            raise ConfigError(f"package name {name!r} is not a Debian package name")
+    for spec in result:
+        validate.package_spec(spec)     # name or name=version; nothing apt could read as an option
+    names = [spec.partition("=")[0] for spec in result]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"package {repeated[0]} is given more than once")
     return result
 
 

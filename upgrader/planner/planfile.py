@@ -10,12 +10,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from upgrader import validate
 from upgrader.errors import ConfigError
 from upgrader.fileio import write_atomic
+from upgrader.paths import writable_dir
 from upgrader.model import Plan
 from upgrader.planner.plan import hash_plan_dict, plan_id_for
 
-FILE_MODE = 0o644          # reviewable by anyone on the host; it holds no secret
+FILE_MODE = 0o600          # no secret, but cluster details: the operator reviews it
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = frozenset(
     f.name for f in dataclasses.fields(Plan)
@@ -28,8 +30,8 @@ def write_plan(plan: Plan, plans_dir: Path | str) -> Path:
     data = plan.to_dict()
     if not plan.plan_hash or hash_plan_dict(data) != plan.plan_hash:
         raise ConfigError(f"plan {plan.plan_id or '(no id)'} has no valid hash; build it with build_plan")
-    directory = Path(plans_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    validate.cluster_name(plan.cluster)     # the plan id, so the file name, starts with it
+    directory = writable_dir(Path(plans_dir), "plans directory")
     path = directory / f"{plan.plan_id}.json"
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     write_atomic(path, text, FILE_MODE)
@@ -81,6 +83,24 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _to_plan(path: Path, data: dict[str, Any]) -> Plan:
     try:
-        return Plan.from_dict(data)
+        plan = Plan.from_dict(data)
     except (TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"plan file {path} has a malformed entry: {exc}") from None
+    try:
+        _check_values(plan)
+    except ConfigError as exc:
+        raise ConfigError(f"plan file {path}: {exc}") from None
+    return plan
+
+
+def _check_values(plan: Plan) -> None:
+    """Every value that reaches a playbook, checked again: a plan file is input too."""
+    validate.cluster_name(plan.cluster)
+    for name in (*plan.order, *(n.name for n in plan.nodes)):
+        validate.node_name(name)
+    if not isinstance(plan.targets, dict):
+        raise ConfigError("targets is not a mapping")
+    for component, version in plan.targets.items():
+        validate.release(version, str(component))
+    for spec in plan.packages:
+        validate.package_spec(spec)

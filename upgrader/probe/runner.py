@@ -5,6 +5,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from upgrader.errors import ProbeError
 from upgrader.probe.clients import KeystoneClient, MariaDBClient, RabbitClient
 from upgrader.probe.record import Recorder, summarize
 
@@ -38,7 +39,17 @@ class Probe:
         self.baseline_end = 0.0
 
     def start(self) -> "Probe":
-        self.db.setup()
+        """Check each client once (credentials, a serving VIP), then send traffic in the background."""
+        try:
+            self.db.setup()
+        except Exception as e:  # noqa: BLE001 - pymysql's errors: bad credentials, no VIP
+            raise ProbeError(f"probe: MariaDB through the VIP {self.t.vip} refused the probe before "
+                             f"the roll: {' '.join(str(e).split())[:200]}") from None
+        for client in (self.keystone, self.db, self.rabbit):
+            first = client.operation()
+            if not first.ok:    # a roll must not start when clients already fail
+                raise ProbeError(f"probe: {first.kind} through the VIP failed before the roll: "
+                                 f"{first.error}")
         self.started_at = time.time()
         for client in (self.keystone, self.db, self.rabbit):
             th = threading.Thread(target=self._loop, args=(client,), daemon=True)
