@@ -11,7 +11,7 @@ name -> variables), and imports nothing from Ansible.
 Layouts, in the order they are tried (the first whose galera, rabbitmq and keystone
 groups all exist wins):
 
-0. an explicit mapping (``--layout galera=mariadb,...`` or the inventory variable
+0. an explicit mapping (the inventory variable
    ``upgrader_groups``, parsed by `parse_mapping`) always wins over detection. A role
    it does not name uses the group of the role's own name.
 1. ``upgrader``: ``galera``, ``rabbitmq``, ``keystone``, ``haproxy`` (what the lab
@@ -112,7 +112,7 @@ _KNOWN_LAYOUTS: tuple[tuple[str, Mapping[str, tuple[str, ...]]], ...] = (
 )
 
 
-def parse_mapping(spec: str | Mapping[str, str], source: str = "--layout") -> dict[str, str]:
+def parse_mapping(spec: str | Mapping[str, str], source: str = "upgrader_groups") -> dict[str, str]:
     """``galera=mariadb,haproxy=loadbalancer`` (CLI) or a role -> group mapping (inventory).
 
     ``source`` names where it came from in the one-line error (``--layout``,

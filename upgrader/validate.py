@@ -31,7 +31,7 @@ def shown(value: object, limit: int = 60) -> str:
 
 
 def release(value: object, component: str) -> str:
-    if not isinstance(value, str) or len(value) > MAX_VERSION or not RELEASE.match(value):
+    if not isinstance(value, str) or len(value) > MAX_VERSION or not RELEASE.fullmatch(value):
         raise ConfigError(f"target version {shown(value)} for {component} is not a release "
                           "(digits and dots, e.g. 29.1.0)")
     return value
@@ -42,15 +42,15 @@ def package_spec(value: object) -> str:
     if not isinstance(value, str) or len(value) > MAX_PACKAGE + MAX_VERSION + 1:
         raise ConfigError(f"package {shown(value)} is too long or not text")
     name, sep, version = value.partition("=")
-    if len(name) > MAX_PACKAGE or not PACKAGE.match(name):
+    if len(name) > MAX_PACKAGE or not PACKAGE.fullmatch(name):
         raise ConfigError(f"package name {shown(value if len(name) <= MAX_PACKAGE else name)} is not a Debian package name")
-    if sep and (len(version) > MAX_VERSION or not DEBIAN_VERSION.match(version)):
+    if sep and (len(version) > MAX_VERSION or not DEBIAN_VERSION.fullmatch(version)):
         raise ConfigError(f"package version {shown(version)} for {name} is not a Debian version")
     return value
 
 
 def name(value: object, what: str) -> str:
-    if not isinstance(value, str) or len(value) > MAX_NAME or not NAME.match(value):
+    if not isinstance(value, str) or len(value) > MAX_NAME or not NAME.fullmatch(value):
         raise ConfigError(f"{what} {shown(value)} is not a valid name (letters, digits, '.', '_', "
                           f"'-'; at most {MAX_NAME} characters)")
     return value

@@ -107,19 +107,24 @@ def _run(locs: Locations, paths: RunPaths, p, *, canary: bool, report_path: Path
     view.print(f"[bold]{outcome.result}[/]: {outcome.message}", highlight=False)
     for name, state in outcome.node_states.items():
         say(f"  {name}: {state}")
-    say(_next_action(outcome.result))
+    say(_next_action(outcome.result, outcome.node_states))
     if as_json:
         print(json.dumps(rep, indent=2))
     raise typer.Exit(exitcodes.FOR_RESULT.get(outcome.result, exitcodes.FAILED))
 
 
-def _next_action(result: str) -> str:
+def _next_action(result: str, node_states: dict[str, str]) -> str:
+    failed = [n for n, state in node_states.items() if state == "failed"]
+    if result == "failed" and not failed:
+        # a cluster step (e.g. keystone_expand) failed before or after the nodes
+        return ("next: no node is out of service; fix the cause above, then `upgrader apply` "
+                "re-runs the failed step")
     return {
         "success": "next: nothing; the cluster is rolled",
         "awaiting_approval": "next: check the canary, then `upgrader approve` to roll the rest",
         "paused": "next: fix the reason above, then `upgrader resume` (or `upgrader apply`)",
-        "failed": "next: the failed node stays drained; fix the cause on it, then `upgrader apply` "
-                  "re-runs the failed step (see docs/apply.md for the manual path)",
+        "failed": f"next: {', '.join(failed)} stays drained and the other nodes serve; fix the cause "
+                  "on it, then `upgrader apply` re-runs the failed step (docs/apply.md has the manual path)",
         "aborted": "next: plan again when ready; no node is half-rolled",
     }.get(result, "")
 

@@ -58,14 +58,15 @@ def open_run(locs: Locations, plan: Plan, explicit: bool) -> tuple[RunPaths, Pla
         return run, load_plan(run.plan), True
     if plan.refusals:
         raise UnsafeCluster(f"plan {plan.plan_id} was refused: {plan.refusals[0]}")
+    cluster = load_cluster(plan.inventory) if plan.inventory else None
+    addresses = tuple(n.address for n in cluster.nodes) if cluster else ()
+    registry.check_same_cluster(locs, plan.cluster, addresses)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     writable_dir(locs.runs, "runs directory")
     paths = RunPaths(locs.runs, f"{plan.plan_id}-run{stamp}")
     paths.dir.mkdir(mode=0o700)
     write_atomic(paths.plan, json.dumps(plan.to_dict(), indent=2) + "\n")
-    cluster = load_cluster(plan.inventory) if plan.inventory else None
-    registry.set_current(locs, plan.cluster, paths, inventory=plan.inventory,
-                         addresses=tuple(n.address for n in cluster.nodes) if cluster else ())
+    registry.set_current(locs, plan.cluster, paths, inventory=plan.inventory, addresses=addresses)
     return paths, plan, False
 
 
