@@ -312,6 +312,11 @@ CASES: list[Case] = [
          ("apply", "--yes", "{tmp}/plans/PLAN"),
          "run lab-run1 of plan lab-p1 is unfinished: finish it (`upgrader apply`) or `upgrader abort` it first",
          setup=lambda t: (plan_with_inventory(t), run_of("lab")(t)) and None),
+    Case("apply-tui-json", "apply with both --tui and --json", ("apply", "--tui", "--json"),
+         "give --tui or --json, not both (the UI owns the terminal)"),
+    Case("watch-no-terminal", "watch without a terminal", ("watch",),
+         "upgrader watch needs a terminal; without one use `upgrader apply` and `upgrader status`",
+         setup=run_of("lab")),
     # --- control commands and runs
     Case("approve-no-run", "approve with no run", ("approve",),
          "no run on this machine: start one with `upgrader apply`"),

@@ -1,6 +1,7 @@
 """`upgrader apply | approve | pause | resume | abort | status | report`."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -44,8 +45,12 @@ def apply(
                                             min=0)] = ProbeOptions.baseline_s,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final report as JSON on stdout "
                                           "(the progress goes to stderr).")] = False,
+    tui: Annotated[bool, typer.Option("--tui", help="Roll inside the terminal UI (docs/tui.md); "
+                                      "q leaves the view, the roll goes on.")] = False,
 ) -> None:
     """Execute a plan node by node (or continue the unfinished run of its cluster)."""
+    if tui and as_json:
+        raise ConfigError("give --tui or --json, not both (the UI owns the terminal)")
     locs = locations()
     view = err if as_json else out
     plan_path = absolute(plan, "plan file") if plan is not None else newest_plan(locs.plans)
@@ -66,7 +71,7 @@ def apply(
         if not resumed and not yes:
             _confirm(locs, paths, p, view)
         _run(locs, paths, p, canary=canary, report_path=report_path, resumed=resumed,
-             probe_opts=opts, view=view, as_json=as_json)
+             probe_opts=opts, view=view, as_json=as_json, tui=tui)
 
 
 def _confirm(locs: Locations, paths: RunPaths, p, view: Console) -> None:
@@ -81,22 +86,21 @@ def _confirm(locs: Locations, paths: RunPaths, p, view: Console) -> None:
 
 def _run(locs: Locations, paths: RunPaths, p, *, canary: bool, report_path: Path | None,
          resumed: bool, probe_opts: ProbeOptions = ProbeOptions(), view: Console = out,
-         as_json: bool = False) -> None:
+         as_json: bool = False, tui: bool = False) -> None:
     say = lambda line: view.print(line, highlight=False)   # noqa: E731
     say(f"{'continuing' if resumed else 'starting'} run {paths.run_id} "
         f"({p.kind}: {', '.join(f'{k} {v}' for k, v in p.targets.items()) or 'no version change'})")
     say(f"run directory: {paths.dir}")
-    bus = EventBus()
-    live = LiveView(bus, p.order, view).start()
+
+    def roll(bus: EventBus, tell) -> tuple:
+        return execute(paths, p, canary=canary, bus=bus, locs=locs, report_path=report_path,
+                       probe_opts=probe_opts, say=tell)
     try:
-        outcome, rep = execute(paths, p, canary=canary, bus=bus, locs=locs, report_path=report_path,
-                               probe_opts=probe_opts, say=say)
+        outcome, rep = _roll_in_ui(paths, p, roll) if tui else _roll_headless(p, roll, view, say)
     except UpgraderError:
         if not paths.journal.exists():     # refused before the first record: leave nothing behind
             discard(locs, paths, p.cluster)
         raise
-    finally:
-        live.stop()
     view.print(summary_table(rep))
     say(f"report: {paths.report}" + (f" and {report_path}" if report_path else ""))
     if "probe" in rep:
@@ -111,6 +115,21 @@ def _run(locs: Locations, paths: RunPaths, p, *, canary: bool, report_path: Path
     if as_json:
         print(json.dumps(rep, indent=2))
     raise typer.Exit(exitcodes.FOR_RESULT.get(outcome.result, exitcodes.FAILED))
+
+
+def _roll_headless(p, roll, view: Console, say) -> tuple:
+    bus = EventBus()
+    live = LiveView(bus, p.order, view).start()
+    try:
+        return roll(bus, say)
+    finally:
+        live.stop()
+
+
+def _roll_in_ui(paths: RunPaths, p, roll) -> tuple:
+    from upgrader.cli.watch import run_apply_tui
+
+    return run_apply_tui(paths.dir, p.order, roll)
 
 
 def _next_action(result: str, node_states: dict[str, str]) -> str:
@@ -187,6 +206,7 @@ def status(cluster: ClusterOpt = None, inventory: InventoryOpt = None, as_json: 
         "apply_running": registry.holder(locs, entry.cluster),
         "paused": flags.paused, "pause_reason": flags.pause_reason, "abort_requested": flags.abort,
         "awaiting_gate": flags.awaiting_gate,
+        "control_history": [dataclasses.asdict(h) for h in control.control_history(paths.journal)],
         "nodes": {n: {"state": p.state.value, "failed_step": p.failed_step or None,
                       "error": p.last_error or None, "transfer": p.transfer or None,
                       "step_in_flight": in_flight[n].step if n in in_flight else None}
@@ -206,6 +226,8 @@ def status(cluster: ClusterOpt = None, inventory: InventoryOpt = None, as_json: 
     out.print(f"run directory: {doc['run_dir']}", highlight=False, soft_wrap=True)
     out.print(f"rolling now: pid {held['pid']} ({held.get('command', '?')}, since {held.get('since', '?')})"
               if held else "no `upgrader apply` is running for this cluster", highlight=False, soft_wrap=True)
+    for h in control.control_history(paths.journal)[-5:]:   # "who approved this?"
+        out.print(control.describe(h), highlight=False, soft_wrap=True)
     if flags.awaiting_gate:
         out.print(f"waiting for approval of {flags.awaiting_gate}: `upgrader approve`")
 

@@ -157,14 +157,20 @@ def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus, locs: L
     just_read = None
     if progress.run_state is RunState.PLANNED:
         just_read = _refuse_drift(cluster, secrets, plan)
-    if executor is None:
-        executor = ansible_executor(cluster, paths, locs)
-    setup = RunSetup(plan=plan, run_dir=paths.dir, executor=executor,
-                     health=health or health_check(cluster, secrets, plan, just_read), bus=bus,
-                     journal=journal, canary=canary or _journaled_canary(paths))
-    probe = start_probe(cluster, secrets, paths.run_id, probe_opts, say) if cluster else None
+    from upgrader.live import start_live_feeds
+
+    # task lines, health and probe snapshots in the run directory, for `watch` and --tui
+    feeds = start_live_feeds(paths.dir, cluster, secrets, bus)
+    probe = None
     extra: dict = {}
     try:
+        if executor is None:
+            executor = ansible_executor(cluster, paths, locs, on_event=feeds.on_runner_event)
+        setup = RunSetup(plan=plan, run_dir=paths.dir, executor=executor,
+                         health=health or health_check(cluster, secrets, plan, just_read), bus=bus,
+                         journal=journal, canary=canary or _journaled_canary(paths))
+        probe = start_probe(cluster, secrets, paths.run_id, probe_opts, say) if cluster else None
+        feeds.attach_probe(probe, probe_opts.budget)
         if probe is not None:
             from upgrader.probe.gate import UptimeGate
 
@@ -173,6 +179,7 @@ def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus, locs: L
             setup.gate, setup.gate_reset = gate.problems, gate.reset
         outcome = Orchestrator(setup, progress).run_roll()
     finally:
+        feeds.stop()
         if probe is not None:
             extra["probe"] = probe.stop(node_windows(paths.journal, probe.started_at))
     report = build_report(plan, paths.journal, outcome.result, outcome.message, extra)
@@ -182,7 +189,7 @@ def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus, locs: L
     return outcome, report
 
 
-def ansible_executor(cluster: Cluster, paths: RunPaths, locs: Locations):
+def ansible_executor(cluster: Cluster, paths: RunPaths, locs: Locations, on_event=None):
     """The playbook executor of this run: the operator's inventory plus the runtime overlay."""
     from upgrader.executor.runner import AnsibleRunnerExecutor
 
@@ -192,7 +199,7 @@ def ansible_executor(cluster: Cluster, paths: RunPaths, locs: Locations):
     write_atomic(overlay, yaml.safe_dump(runtime_overlay(cluster), sort_keys=True))
     return AnsibleRunnerExecutor(
         inventory=[cluster.inventory, overlay], playbooks_dir=playbooks_dir(), work_dir=work,
-        control_dir=private_dir(locs.control_sockets, "SSH control directory"))
+        control_dir=private_dir(locs.control_sockets, "SSH control directory"), on_event=on_event)
 
 
 def _journaled_canary(paths: RunPaths) -> bool:

@@ -1,0 +1,1 @@
+"""The textual run view: `upgrader watch` and `upgrader apply --tui` (docs/tui.md)."""
