@@ -110,12 +110,28 @@ class HaproxyServer:
 
 
 @dataclass(frozen=True)
+class PackageFacts:
+    """One installed Debian package of a source upgrader watches (facts/packages.py)."""
+
+    name: str                            # binary package: mariadb-server, libssl3
+    version: str                         # installed Debian version: 1:10.11.18-0+deb12u1
+    source: str = ""                     # source package: mariadb, openssl, galera-4
+    security: str = ""                   # newest version a *-security archive offers, if newer
+    candidate: str = ""                  # apt's candidate version ("" when apt knows none)
+    available: tuple[str, ...] = ()      # every version apt knows for it, newest first
+
+
+@dataclass(frozen=True)
 class NodeFacts:
     name: str                            # inventory hostname, e.g. node1
     address: str                         # ansible_host
     galera: GaleraFacts | None = None
     rabbitmq: RabbitFacts | None = None
     versions: dict[str, str] = field(default_factory=dict)  # component -> installed version
+    packages: tuple[PackageFacts, ...] = ()
+    # processes still mapping a deleted (replaced) shared library, "comm[pid] /path" each:
+    # what needrestart/checkrestart report after an OpenSSL update
+    stale_libraries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,6 +169,15 @@ class PlanStep:
 
 
 @dataclass(frozen=True)
+class PackageChange:
+    """One package on one node: from the installed version to the frozen target."""
+
+    name: str
+    from_version: str
+    to_version: str
+
+
+@dataclass(frozen=True)
 class NodePlan:
     name: str
     position: int                        # 1-based order in the roll
@@ -164,6 +189,8 @@ class NodePlan:
     donor_window_writesets: int          # how many write-sets the donor's gcache still holds
     estimate_s: float = 0.0
     versions: dict[str, str] = field(default_factory=dict)  # installed at plan time
+    package_changes: tuple[PackageChange, ...] = ()   # what the upgrade step installs here
+    restarts: tuple[str, ...] = ()       # services the package changes need restarted
 
 
 @dataclass(frozen=True)
@@ -194,5 +221,6 @@ class Plan:
 
 
 _NESTED: tuple[type, ...] = (
-    GaleraFacts, WriteRate, RabbitFacts, HaproxyServer, NodeFacts, PlanStep, NodePlan,
+    GaleraFacts, WriteRate, RabbitFacts, HaproxyServer, PackageFacts, NodeFacts, PlanStep,
+    PackageChange, NodePlan,
 )
