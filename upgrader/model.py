@@ -209,6 +209,10 @@ class Plan:
     facts_fingerprint: str
     inventory: str = ""                  # path of the inventory the facts came from
     packages: tuple[str, ...] = ()       # OS packages the upgrade step installs with apt
+    # what was asked, e.g. {"libssl3": "security"}; each NodePlan.package_changes holds the
+    # exact versions it was resolved to when planning (docs/targets.md)
+    package_targets: dict[str, str] = field(default_factory=dict)
+    mariadb_upgrade: bool = False        # run mariadb-upgrade after each node's server starts
     plan_hash: str = ""
     schema_version: int = 1
 

@@ -24,7 +24,7 @@ def build_report(plan: Plan, journal_path: Path, result: str, message: str = "",
         "kind": plan.kind, "targets": plan.targets, "result": result, "message": message,
         "run_state": progress.run_state.value, "started_at": started, "finished_at": finished,
         "wall_s": _seconds(started, finished), "order": list(plan.order),
-        "nodes": {name: _node(progress, name) for name in plan.order},
+        "nodes": {name: {**_node(progress, name), **_verified(records, name)} for name in plan.order},
         "cluster_steps": {s.step: _step(s) for s in progress.steps if not s.node},
     }
     report.update(extra or {})
@@ -50,6 +50,18 @@ def _node(progress: RunProgress, name: str) -> dict[str, Any]:
         "error": p.last_error if p and p.last_error else None,
         "attempts": {s.step: s.attempt for s in steps if s.attempt > 1},
     }
+
+
+def _verified(records: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """What the node's last successful verify_node saw running: server version, stale libraries."""
+    found = [r for r in records if r.get("type") == "step_finished" and r.get("node") == name
+             and r.get("step") == "verify_node" and r.get("ok")]
+    if not found:
+        return {}
+    last = found[-1]
+    return {"server_version": last.get("galera_server_version"),
+            "stale_libraries_after": last.get("stale_libraries", []),
+            "reloaded": last.get("reloaded", [])}
 
 
 def _step(s) -> dict[str, Any]:

@@ -49,6 +49,34 @@ def package_spec(value: object) -> str:
     return value
 
 
+def package_name(value: object) -> str:
+    """A bare Debian package name (a key of a target file's ``packages:``)."""
+    if not isinstance(value, str) or len(value) > MAX_PACKAGE or not PACKAGE.fullmatch(value):
+        raise ConfigError(f"package name {shown(value)} is not a Debian package name")
+    return value
+
+
+def debian_version(value: object, package: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_VERSION or not DEBIAN_VERSION.fullmatch(value):
+        raise ConfigError(f"package version {shown(value)} for {package} is not a Debian version")
+    return value
+
+
+def package_target(value: object, package: str) -> str:
+    """An exact Debian version, or ``security``: the newest update of a *-security archive."""
+    if value == "security":
+        return value
+    if not isinstance(value, str) or len(value) > MAX_VERSION or not DEBIAN_VERSION.fullmatch(value):
+        raise ConfigError(f"package target {shown(value)} for {package} is not a Debian version "
+                          "(e.g. 1:10.11.19-0+deb12u1) or 'security'")
+    return value
+
+
+def service_name(value: object) -> str:
+    """A service a plan restarts: an init script name (mariadb, rabbitmq-server, ssh)."""
+    return name(value, "service name")
+
+
 def name(value: object, what: str) -> str:
     if not isinstance(value, str) or len(value) > MAX_NAME or not NAME.fullmatch(value):
         raise ConfigError(f"{what} {shown(value)} is not a valid name (letters, digits, '.', '_', "

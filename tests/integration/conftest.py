@@ -22,13 +22,26 @@ def lab():
 
 
 def _rolled(cfg: LabConfig) -> bool:
-    """True when a host's Keystone points at another release than a fresh lab installs."""
+    """True when a host runs another Keystone release or MariaDB than a fresh lab installs."""
+    from upgrader.lab.packages import MARIADB_INSTALLED
+
     for node in cfg.nodes:
-        # the host's /etc/default/keystone, seen from the machine through its overlay
+        # the host's own files, seen from the machine in its overlay's upper directories
         defaults = cfg.host_dir(node) / "ovl" / "etc" / "up" / "default" / "keystone"
         if defaults.exists() and f"keystone-{cfg.keystone_installed}" not in defaults.read_text():
             return True
+        status = cfg.host_dir(node) / "ovl" / "var" / "up" / "lib" / "dpkg" / "status"
+        if status.exists() and _dpkg_version(status.read_text(), "mariadb-server") != MARIADB_INSTALLED:
+            return True
     return False
+
+
+def _dpkg_version(status: str, package: str) -> str:
+    for stanza in status.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line)
+        if fields.get("Package") == package:
+            return fields.get("Version", "")
+    return ""
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +52,8 @@ def lab_secrets(lab):
 # Modules that change the cluster run after the ones that read it as built, and
 # test_zz_lab_down.py last. Unknown modules run in between, in name order.
 MODULE_ORDER = ["test_lab.py", "test_plan_lab.py", "test_bad_input_lab.py", "test_playbooks.py",
-                "test_apply_lab.py", "test_first_run_lab.py", "test_probe_lab.py", "test_zz_lab_down.py"]
+                "test_apply_lab.py", "test_patch_roll_lab.py", "test_first_run_lab.py", "test_tui_lab.py",
+                "test_probe_lab.py", "test_zz_lab_down.py"]
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -76,7 +76,7 @@ def test_canary_then_approve_upgrades_every_node_by_ist_with_zero_failed_request
     assert json.loads(cp.stdout)["order"] == ["node2", "node3", "node1"]
 
     cp = cli(env, "apply", "--canary", "--yes")
-    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert cp.returncode == 3, cp.stdout + cp.stderr     # exit 3: waiting for approval
     st = status(env)
     assert st["run_state"] == "awaiting_approval" and st["awaiting_gate"] == "canary:node2"
     assert {n: v["state"] for n, v in st["nodes"].items()} == {

@@ -18,6 +18,7 @@ import pytest
 from upgrader.facts.galera import parse_grastate, parse_wsrep
 from upgrader.facts.haproxy import parse_stat
 from upgrader.facts.host import parse_versions, split_sections
+from upgrader.facts.packages import package_facts, parse_stale
 from upgrader.facts.rabbitmq import parse_rabbit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "facts"
@@ -62,12 +63,20 @@ def _host(doc: dict) -> Any:
             "grastate": {"seqno": seqno, "safe_to_bootstrap": safe}, "rabbitmq": rabbit}
 
 
+def _packages(doc: dict) -> Any:
+    """The package sections of the node's facts script: installed, offered, stale libraries."""
+    sections = split_sections(doc["output"])
+    return {"packages": package_facts(sections.get("debs", ""), sections.get("policy", "")),
+            "stale_libraries": parse_stale(sections.get("stale", ""))}
+
+
 PARSERS: dict[str, Callable[[dict], Any]] = {
     "galera": _galera,
     "grastate": _grastate,
     "haproxy": _haproxy,
     "rabbitmq": _rabbitmq,
     "host": _host,
+    "packages": _packages,
 }
 
 

@@ -225,3 +225,75 @@ def test_uptime_gate_pauses_after_a_step_and_resume_acknowledges(tmp_path):
     notes = [r for r in (tmp_path / "journal.jsonl").read_text().splitlines() if '"health_gate"' in r]
     assert notes and "3 failed operations" in notes[0]
     assert resets == [True]
+
+
+# ------------------------------------------------------------------ extravars
+
+
+def _extravars_of(tmp_path, plan, node):
+    st = setup(tmp_path, FakeExecutor())
+    st.plan = plan
+    return Orchestrator(st, RunProgress(run_id="r"))._extravars(node)
+
+
+def _patch_plan(package_targets, packages=(), facts=None):
+    from package_fixtures import packaged
+    from planner_fixtures import CREATED_AT
+    from upgrader.planner import PlanOptions, build_plan
+
+    options = PlanOptions(package_targets=package_targets, packages=packages)
+    return build_plan(facts or packaged(), options, created_at=CREATED_AT)
+
+
+def _ssl_at_target_on_node3():
+    from package_fixtures import S22, openssl, packaged, with_packages
+
+    return with_packages(packaged(), "node3", openssl=openssl(S22))
+
+
+SSL = ["libssl3=3.0.22-1~deb12u2", "openssl=3.0.22-1~deb12u2"]
+
+# id, plan, node, expected package extravars of that node
+EXTRAVARS = [
+    pytest.param(make_plan(), "node2",
+                 {"upgrade_packages": [], "upgrade_restarts": [], "upgrade_reloads": [],
+                  "galera_mariadb_upgrade": False},
+                 id="extravars: a release-only plan pins nothing"),
+    pytest.param(_patch_plan({"libssl3": "security"}), "node2",
+                 {"upgrade_packages": SSL, "upgrade_restarts": ["keystone", "mariadb", "rabbitmq-server"],
+                  "upgrade_reloads": ["ssh"], "galera_mariadb_upgrade": False},
+                 id="extravars: the frozen security versions, pinned, and sshd reloaded"),
+    pytest.param(_patch_plan({"libssl3": "security"}, facts=_ssl_at_target_on_node3()), "node3",
+                 {"upgrade_packages": [], "upgrade_restarts": [], "upgrade_reloads": [],
+                  "galera_mariadb_upgrade": False},
+                 id="extravars: a node already at the target installs nothing"),
+    pytest.param(_patch_plan({"libssl3": "security"}, packages=("tzdata",)), "node1",
+                 {"upgrade_packages": SSL + ["tzdata"], "upgrade_restarts": ["keystone", "mariadb", "rabbitmq-server"],
+                  "upgrade_reloads": ["ssh"], "galera_mariadb_upgrade": False},
+                 id="extravars: node pins first, then the plan-wide packages"),
+    pytest.param(_patch_plan({"mariadb-server": "1:10.11.19-0+deb12u1"}), "node2",
+                 {"upgrade_packages": [f"{n}=1:10.11.19-0+deb12u1" for n in (
+                     "libmariadb3", "mariadb-backup", "mariadb-client", "mariadb-client-core", "mariadb-common",
+                     "mariadb-plugin-provider-bzip2", "mariadb-plugin-provider-lz4", "mariadb-plugin-provider-lzma",
+                     "mariadb-plugin-provider-lzo", "mariadb-plugin-provider-snappy", "mariadb-server",
+                     "mariadb-server-core")],
+                  "upgrade_restarts": ["mariadb"], "upgrade_reloads": [], "galera_mariadb_upgrade": False},
+                 id="extravars: the whole mariadb family at one version"),
+    pytest.param(_patch_plan({"libssl3": "security"}), None,
+                 {"upgrade_packages": [], "upgrade_restarts": [], "upgrade_reloads": [],
+                  "galera_mariadb_upgrade": False},
+                 id="extravars: a cluster step gets no node's packages"),
+]
+
+
+@pytest.mark.parametrize(("plan", "node", "expected"), EXTRAVARS)
+def test_extravars_carry_the_planned_packages(tmp_path, plan, node, expected):
+    ev = _extravars_of(tmp_path, plan, node)
+    assert {k: ev[k] for k in expected} == expected
+    assert ev.get("upgrader_node") == node
+
+
+def test_extravars_mariadb_upgrade_follows_the_plan(tmp_path):
+    from dataclasses import replace
+
+    assert _extravars_of(tmp_path, replace(make_plan(), mariadb_upgrade=True), "node2")["galera_mariadb_upgrade"] is True

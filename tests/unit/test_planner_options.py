@@ -9,8 +9,15 @@ from upgrader.planner import CODES, OVERRIDABLE, PlanOptions, parse_targets
 
 def test_defaults():
     options = PlanOptions()
-    assert (options.targets, options.force, options.ist_margin, options.packages, options.estimates) == (
-        {}, frozenset(), 2.0, (), {})
+    assert (options.targets, options.force, options.ist_margin, options.packages, options.estimates,
+            options.package_targets) == ({}, frozenset(), 2.0, (), {}, {})
+
+
+def test_package_targets_are_copied():
+    asked = {"libssl3": "security", "mariadb-server": "1:10.11.19-0+deb12u1"}
+    options = PlanOptions(package_targets=asked)
+    asked["libssl3"] = "3.0.17-1~deb12u2"
+    assert options.package_targets == {"libssl3": "security", "mariadb-server": "1:10.11.19-0+deb12u1"}
 
 
 def test_inputs_are_copied_and_normalised():
@@ -58,6 +65,20 @@ BAD = [
     pytest.param({"estimates": {"reboot": 5}}, "unknown step 'reboot' in estimates", id="bad: unknown step"),
     pytest.param({"estimates": {"upgrade": -1}}, "estimate for upgrade must be seconds >= 0, got -1",
                  id="bad: negative estimate"),
+    pytest.param({"package_targets": {"libssl3": "newest"}},
+                 "package target 'newest' for libssl3 is not a Debian version (e.g. 1:10.11.19-0+deb12u1) "
+                 "or 'security'", id="bad: package target is neither a version nor security"),
+    pytest.param({"package_targets": {"libssl3": "3.0.22;id"}},
+                 "package target '3.0.22;id' for libssl3 is not a Debian version (e.g. 1:10.11.19-0+deb12u1) "
+                 "or 'security'", id="bad: package target with a shell character"),
+    pytest.param({"package_targets": {"lib ssl": "security"}}, "package name 'lib ssl' is not a Debian package name",
+                 id="bad: package target name"),
+    pytest.param({"package_targets": ["libssl3"]},
+                 "package targets must be a mapping of PACKAGE: VERSION, got ['libssl3']",
+                 id="bad: package targets not a mapping"),
+    pytest.param({"packages": ("libssl3",), "package_targets": {"libssl3": "security"}},
+                 "package libssl3 is both in packages and in package targets; give it once",
+                 id="bad: one package both pinned per node and upgraded plan-wide"),
 ]
 
 

@@ -7,8 +7,10 @@ from dataclasses import replace
 
 import pytest
 
+from package_fixtures import S19, S22, packaged
 from planner_fixtures import CREATED_AT, cluster, with_galera
 from upgrader.errors import ConfigError
+from upgrader.model import PackageChange
 from upgrader.planner import PlanOptions, build_plan, load_plan, write_plan
 from upgrader.planner.plan import hash_plan_dict
 
@@ -139,3 +141,54 @@ def test_malformed_node_entry_with_a_valid_hash(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match=r"has a malformed entry: "):
         load_plan(path)
+
+
+# ------------------------------------------------------------------ package changes
+
+
+def _package_plan():
+    return build_plan(packaged(), PlanOptions(package_targets={"libssl3": "security"}), created_at=CREATED_AT,
+                      inventory="inventory/lab.yml")
+
+
+def test_round_trip_keeps_the_frozen_package_changes(tmp_path):
+    plan = _package_plan()
+    loaded = load_plan(write_plan(plan, tmp_path))
+    assert loaded == plan
+    assert loaded.nodes[0].package_changes[0] == PackageChange("libssl3", S19, S22)
+    assert loaded.package_targets == {"libssl3": "security"}
+
+
+def _node_change(field, value):
+    def change(data):
+        data["nodes"][0]["package_changes"][0][field] = value
+    return change
+
+
+# id, edit (then rehashed, as an attacker would), the message after "plan file <path>: "
+UNSAFE = [
+    pytest.param(_node_change("to_version", "3.0.22;reboot"),
+                 "package version '3.0.22;reboot' for libssl3 is not a Debian version",
+                 id="unsafe: a shell command in a frozen version"),
+    pytest.param(_node_change("name", "-o=APT::x"), "package name '-o=APT::x' is not a Debian package name",
+                 id="unsafe: an apt option as a package name"),
+    pytest.param(lambda d: d["nodes"][0].__setitem__("restarts", ["ssh; reboot"]),
+                 "service name 'ssh; reboot' is not a valid name (letters, digits, '.', '_', '-'; at most 63 "
+                 "characters)", id="unsafe: a restart that is not a service name"),
+    pytest.param(lambda d: d.__setitem__("package_targets", {"libssl3": "newest"}),
+                 "package target 'newest' for libssl3 is not a Debian version (e.g. 1:10.11.19-0+deb12u1) or "
+                 "'security'", id="unsafe: a package target that is not a version"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), UNSAFE)
+def test_unsafe_package_values_are_refused_even_when_rehashed(tmp_path, change, message):
+    path = write_plan(_package_plan(), tmp_path)
+    data = json.loads(path.read_text())
+    change(data)
+    data["plan_hash"] = hash_plan_dict(data)
+    data["plan_id"] = data["plan_id"][:-8] + data["plan_hash"][:8]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError) as info:
+        load_plan(path)
+    assert str(info.value) == f"plan file {path}: {message}"

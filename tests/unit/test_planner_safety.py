@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 
+from package_fixtures import M11_4, M18, M19, S17, S19, mariadb, packaged, without_package
 from planner_fixtures import (
     MIB, cluster, lab_rate, node, with_all_galera, with_all_versions, with_galera, with_node,
     with_rabbit, with_server, with_versions, without_backend,
@@ -121,6 +122,26 @@ REFUSE = [
     pytest.param(cluster(), PlanOptions(targets={"keystone": "28.0.0"}), "target_not_newer",
                  "node1: keystone target 28.0.0 is older than installed 28.1.0",
                  id="refuse: keystone downgrade"),
+    pytest.param(without_package(packaged(), "node2", "libssl3"), PlanOptions(package_targets={"libssl3": "security"}),
+                 "package_not_installed",
+                 "node2: libssl3 is not installed (facts list the installed packages of the watched sources only)",
+                 id="refuse: libssl3 target, not installed on node2"),
+    pytest.param(packaged(), PlanOptions(package_targets={"mariadb-server": "1:10.11.20-0+deb12u1"}),
+                 "package_version_missing",
+                 f"node1: mariadb-server 1:10.11.20-0+deb12u1 is not available (apt has {M19}, {M18}); "
+                 "11 more packages of source mariadb lack it too", id="refuse: apt has no such mariadb version"),
+    pytest.param(packaged(), PlanOptions(package_targets={"mariadb-server": M19, "libmariadb3": M18}),
+                 "package_target_conflict",
+                 f"node1: libmariadb3 and mariadb-server are both of source mariadb but ask for {M18} and {M19}; "
+                 "a source's packages move together, at one version", id="refuse: one source, two versions"),
+    pytest.param(packaged(), PlanOptions(package_targets={"libssl3": S17}), "package_downgrade",
+                 f"node3: libssl3 target {S17} is older than installed {S19} (packages are never downgraded); "
+                 "1 more package of source openssl too", id="refuse: libssl3 package downgrade"),
+    pytest.param(packaged(mariadb=mariadb(M18, (M11_4, M18))), PlanOptions(package_targets={"mariadb-server": M11_4}),
+                 "mariadb_major_change",
+                 f"node2: mariadb-server {M18} -> {M11_4}: a rolling upgrade across MariaDB major versions is not "
+                 "supported: SST between majors fails and mixed majors may not replicate; upgrade MariaDB 10.11 "
+                 "to 11.4 by the documented major-upgrade procedure", id="refuse: mariadb 10.11 -> 11.4 by package"),
 ]
 
 
@@ -152,6 +173,9 @@ ALLOW = [
                  id="allow: five-node cluster"),
     pytest.param(with_all_galera(cluster(), cluster_size=4), KEYSTONE_UP,
                  id="allow: a garbd arbiter makes Galera count 4"),
+    pytest.param(packaged(), PlanOptions(package_targets={"libssl3": "security", "mariadb-server": M19}),
+                 id="allow: security libssl3 and a MariaDB point release on the lab"),
+    pytest.param(cluster(), PlanOptions(), id="allow: no package targets, package facts not needed"),
 ]
 
 

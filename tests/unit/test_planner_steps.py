@@ -71,3 +71,21 @@ def test_cluster_steps_and_kind(facts, targets, expected):
            [s.name for s in preparation_steps(facts, options)],
            [s.name for s in finalization_steps(facts, options)])
     assert got == expected
+
+
+# id, options, package changes on the node, expected upgrade seconds
+PACKAGE_ESTIMATES = [
+    pytest.param(PlanOptions(), 0, 5.0, id="upgrade estimate: nothing pinned"),
+    pytest.param(PlanOptions(), 2, 10.0, id="upgrade estimate: libssl3 + openssl, 5 + 3 + 2"),
+    pytest.param(PlanOptions(), 12, 20.0, id="upgrade estimate: the 12 MariaDB packages, 5 + 3 + 12"),
+    pytest.param(PlanOptions(packages=("tzdata",)), 2, 25.0, id="upgrade estimate: plus plan-wide packages"),
+    pytest.param(PlanOptions(estimates={"upgrade": 40}), 12, 40.0, id="upgrade estimate: override wins"),
+]
+
+
+@pytest.mark.parametrize(("options", "count", "expected"), PACKAGE_ESTIMATES)
+def test_upgrade_estimate_grows_with_package_changes(options, count, expected):
+    assert estimate_s("upgrade", options, package_changes=count) == expected
+    upgrade = next(s for s in node_steps(options, ist=True, package_changes=count) if s.name == "upgrade")
+    assert upgrade.estimate_s == expected
+    assert (f"{count} pinned package" in upgrade.description) == bool(count)

@@ -50,3 +50,56 @@ def test_long_values_are_shown_shortened():
     with pytest.raises(ConfigError) as e:
         validate.cluster_name("x" * 5000)
     assert len(str(e.value)) < 200
+
+
+# id, value, accepted as a package target for libssl3?
+PACKAGE_TARGETS = [
+    pytest.param("security", True, id="target: security"),
+    pytest.param("3.0.22-1~deb12u2", True, id="target: exact version with a tilde"),
+    pytest.param("1:10.11.19-0+deb12u1", True, id="target: epoch and revision"),
+    pytest.param("Security", False, id="target: case matters"),
+    pytest.param("latest", False, id="target: a word"),
+    pytest.param("3.0.22 ", False, id="target: trailing space"),
+    pytest.param("3.0$(id)", False, id="target: shell substitution"),
+    pytest.param(3.0, False, id="target: a number, not text"),
+    pytest.param("1" * 65, False, id="target: too long"),
+]
+
+
+@pytest.mark.parametrize(("value", "ok"), PACKAGE_TARGETS)
+def test_package_target(value, ok):
+    if ok:
+        assert validate.package_target(value, "libssl3") == value
+    else:
+        with pytest.raises(ConfigError, match="for libssl3 is not a Debian version .* or 'security'$"):
+            validate.package_target(value, "libssl3")
+
+
+# id, value, accepted as a bare package name?
+PACKAGE_NAMES = [
+    pytest.param("mariadb-plugin-provider-bzip2", True, id="name: long mariadb plugin"),
+    pytest.param("libssl3", True, id="name: libssl3"),
+    pytest.param("libssl3=3.0.22-1~deb12u2", False, id="name: a pin is not a bare name"),
+    pytest.param("-o", False, id="name: an apt option"),
+    pytest.param("a" * 101, False, id="name: too long"),
+]
+
+
+@pytest.mark.parametrize(("value", "ok"), PACKAGE_NAMES)
+def test_package_name(value, ok):
+    if ok:
+        assert validate.package_name(value) == value
+    else:
+        with pytest.raises(ConfigError, match="is not a Debian package name$"):
+            validate.package_name(value)
+
+
+@pytest.mark.parametrize("value", ["1:10.11.18-0+deb12u1", "3.0.19-1~deb12u2", "26.4.20-0+deb12u1"])
+def test_debian_versions_accepted(value):
+    assert validate.debian_version(value, "x") == value
+
+
+@pytest.mark.parametrize("value", ["", "v1", "1.0;id", None])
+def test_debian_versions_refused(value):
+    with pytest.raises(ConfigError, match="for x is not a Debian version$"):
+        validate.debian_version(value, "x")

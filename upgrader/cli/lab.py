@@ -26,7 +26,7 @@ def up() -> None:
     cfg = LabConfig.from_env()
     with out.status("[bold]bringing the lab up[/]", spinner="dots"):
         took = lifecycle.up(cfg, _reporter())
-    h = health.check(cfg, state.load_secrets(cfg))
+        h = health.settled(cfg, state.load_secrets(cfg))   # servers past their rise count
     out.print(health.table(h))
     out.print(f"lab up in {took:.1f} s; inventory: {cfg.inventory_file}")
     if not h.healthy:

@@ -16,7 +16,8 @@ from upgrader.facts.gather import gather
 from upgrader.inventory import load_cluster, load_secrets
 from upgrader.model import ClusterFacts
 from upgrader.paths import absolute, locations, writable_dir
-from upgrader.planner import PlanOptions, build_plan, parse_targets, plan_json, plan_table, write_plan
+from upgrader.planner import (PlanOptions, TargetSpec, build_plan, parse_target_file, parse_targets,
+                              plan_json, plan_table, write_plan)
 
 out = Console()
 
@@ -65,6 +66,37 @@ def read_facts_file(given: Path) -> ClusterFacts:
     return facts
 
 
+def read_target_file(given: Path) -> TargetSpec:
+    path = absolute(given, "--target-file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"target file {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"target file {path}: unreadable: {getattr(e, 'strerror', None) or e}") from None
+    return parse_target_file(text, f"target file {path}")
+
+
+def _one_source_of_targets(target_file: Path | None, target: list[str] | None, patch: bool,
+                           package: list[str] | None) -> None:
+    """--target-file says every release and package; a second source would be merged silently."""
+    if target_file is None:
+        return
+    for given, flag in ((target, "--target"), (patch, "--patch"), (package, "--package")):
+        if given:
+            raise ConfigError(f"give --target-file or {flag}, not both (the file names every "
+                              "release and package to change)")
+
+
+def _plan_options(spec: TargetSpec | None, target: list[str] | None, patch: bool,
+                  package: list[str] | None, force: list[str] | None, inv_targets: dict) -> PlanOptions:
+    forced = frozenset(force or ())
+    if spec is not None:    # the file replaces the inventory's *_target_release variables too
+        return PlanOptions(targets=spec.releases, force=forced, package_targets=spec.packages)
+    targets = {} if patch else (parse_targets(target) if target else inv_targets)
+    return PlanOptions(targets=targets, force=forced, packages=tuple(package or ()))
+
+
 def facts(
     inventory: InventoryOpt = None,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to FILE instead of stdout.")] = None,
@@ -95,6 +127,8 @@ def plan(
                       "(default: the inventory's *_target_release variables).")] = None,
     patch: Annotated[bool, typer.Option("--patch", help="A patch roll: restart every node, change no release.")] = False,
     package: Annotated[list[str] | None, typer.Option("--package", help="OS package to upgrade with apt on each node.")] = None,
+    target_file: Annotated[Path | None, typer.Option("--target-file", help="YAML file of releases and "
+                           "Debian package versions to roll to (docs/targets.md).")] = None,
     force: Annotated[list[str] | None, typer.Option("--force", help="Override a named, overridable refusal.")] = None,
     sample: Annotated[float, typer.Option(help="Seconds over which the write rate is measured.", min=0.2)] = 2.0,
     as_json: JsonOpt = False,
@@ -104,13 +138,14 @@ def plan(
         raise ConfigError("give --facts or --inventory, not both (a facts file names its own cluster)")
     if patch and target:
         raise ConfigError("give --target or --patch, not both (a patch roll keeps every release)")
+    _one_source_of_targets(target_file, target, patch, package)
+    spec = read_target_file(target_file) if target_file is not None else None
     plans = writable_dir(locations().plans, "plans directory")   # before any fact is read
     if facts_file is not None:
         f, inv_path, inv_targets = read_facts_file(facts_file), "", {}
     else:
         f, inv_path, inv_targets = live_facts(inventory, sample, Console(stderr=True) if as_json else out)
-    targets = {} if patch else (parse_targets(target) if target else inv_targets)
-    options = PlanOptions(targets=targets, force=frozenset(force or ()), packages=tuple(package or ()))
+    options = _plan_options(spec, target, patch, package, force, inv_targets)
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         p = build_plan(f, options, created_at=created, inventory=inv_path)

@@ -54,6 +54,12 @@ class Outcome:
     node_states: dict[str, str] = field(default_factory=dict)
 
 
+# Step results (the playbooks' upgrader_result keys) kept in the journal and the report.
+JOURNALED_RESULTS = ("transfer", "ist_writesets", "keystone_before", "keystone_after", "mariadb_version",
+                     "check_rc_before", "check_rc_after", "packages_before", "packages_after",
+                     "galera_server_version", "stale_libraries", "reloaded")
+
+
 @dataclass
 class RunSetup:
     plan: Plan
@@ -273,20 +279,22 @@ class Orchestrator:
 
     def _end_step(self, result: StepResultLike, node: str | None) -> None:
         step = result.step
-        extra = {k: v for k, v in result.results.items()
-                 if k in ("transfer", "ist_writesets", "keystone_before", "keystone_after",
-                          "mariadb_version", "check_rc_before", "check_rc_after")}
+        extra = {k: v for k, v in result.results.items() if k in JOURNALED_RESULTS}
         record = dict(node=node or "", step=step, ok=result.ok, duration_s=round(result.duration_s, 2),
                       artifact_id=result.artifact_id, message=result.message, **extra)
         if step == "upgrade" and result.ok:
-            record.update(version_before={"keystone": extra.get("keystone_before", "")},
-                          version_after={"keystone": extra.get("keystone_after", "")})
+            # the report's versions before/after: the release and every pinned package
+            record.update(
+                version_before={"keystone": extra.get("keystone_before", ""), **(extra.get("packages_before") or {})},
+                version_after={"keystone": extra.get("keystone_after", ""), **(extra.get("packages_after") or {})})
         self.s.journal.append("step_finished", **record)
         self.s.bus.publish(StepFinished(node or "", step, result.duration_s, result.ok,
                                         result.message, result.artifact_id,
                                         str(extra.get("transfer", ""))))
 
     def _extravars(self, node: str | None) -> dict:
+        from upgrader.planner.restarts import RELOAD_ONLY  # the planner's table: restart or reload
+
         ev = dict(self.s.extravars)
         if node:
             ev["upgrader_node"] = node
@@ -295,7 +303,15 @@ class Orchestrator:
         release = self.plan.targets.get("keystone") or self._planned_version(node, "keystone")
         if release:
             ev["keystone_target_release"] = release
-        ev["upgrade_packages"] = list(self.plan.packages)
+        # Pinned first ("name=version": the apt module installs exactly that), frozen per
+        # node at plan time; then the plan-wide packages, as given.
+        planned = next((n for n in self.plan.nodes if n.name == node), None)
+        changes = planned.package_changes if planned else ()
+        ev["upgrade_packages"] = [f"{c.name}={c.to_version}" for c in changes] + list(self.plan.packages)
+        restarts = planned.restarts if planned else ()
+        ev["upgrade_restarts"] = [s for s in restarts if s not in RELOAD_ONLY]
+        ev["upgrade_reloads"] = [s for s in restarts if s in RELOAD_ONLY]
+        ev["galera_mariadb_upgrade"] = self.plan.mariadb_upgrade
         ev["galera_rejoin_timeout"] = self._rejoin_timeout(node)
         return ev
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from upgrader.errors import ProbeError
-from upgrader.facts import galera, haproxy, host
+from upgrader.facts import galera, haproxy, host, packages
 from upgrader.facts.rabbitmq import parse_rabbit
 from upgrader.inventory import Cluster, NodeAccess
 from upgrader.model import ClusterFacts, GaleraFacts, NodeFacts, RabbitFacts, WriteRate
@@ -62,7 +62,9 @@ def _node(access: NodeAccess, sample: Rows | str, inside: tuple[dict[str, str], 
         r = parse_rabbit(access.rabbit_node, sections.get("rabbit_status", ""),
                          sections.get("rabbit_cluster", ""), sections.get("rabbit_quorum_critical", ""))
     return NodeFacts(name=access.name, address=access.address, galera=g, rabbitmq=r,
-                     versions=host.parse_versions(sections))
+                     versions=host.parse_versions(sections),
+                     packages=packages.package_facts(sections.get("debs", ""), sections.get("policy", "")),
+                     stale_libraries=packages.parse_stale(sections.get("stale", "")))
 
 
 def write_rate(first: dict[str, Rows | str], second: dict[str, Rows | str], window_s: float) -> WriteRate:

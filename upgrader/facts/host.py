@@ -5,6 +5,7 @@ import re
 import shlex
 import subprocess
 
+from upgrader.facts import packages
 from upgrader.inventory import NodeAccess
 
 # One shell script, one SSH session: each section starts with a '==name' line.
@@ -18,7 +19,7 @@ echo; echo '==keystone'; ( . /etc/default/keystone && "$KEYSTONE_VENV/bin/python
 echo; echo '==rabbit_status'; rabbitmq-diagnostics -q status --formatter json 2>/dev/null
 echo; echo '==rabbit_cluster'; rabbitmqctl -q cluster_status --formatter json 2>/dev/null
 echo; echo '==rabbit_quorum_critical'; rabbitmq-diagnostics -q check_if_node_is_quorum_critical >/dev/null 2>&1; echo $?
-"""
+""" + packages.SCRIPT
 
 _PACKAGE_COMPONENT = {"mariadb-server": "mariadb", "galera-4": "galera", "rabbitmq-server": "rabbitmq"}
 

@@ -59,7 +59,9 @@ def _bootstrap(cfg: LabConfig) -> LabNode:
             what=f"{node.name}: mariadb-install-db")
     else:
         # NOTE: only the node with the newest state may bootstrap; mark it so mysqld accepts.
-        ssh(cfg, node, "sed -i 's/^safe_to_bootstrap: 0/safe_to_bootstrap: 1/' /var/lib/mysql/grastate.dat")
+        # (a datadir the package's postinst initialised has no grastate.dat yet)
+        ssh(cfg, node, "f=/var/lib/mysql/grastate.dat; [ ! -f $f ] || "
+                       "sed -i 's/^safe_to_bootstrap: 0/safe_to_bootstrap: 1/' $f")
     ssh(cfg, node, "service mariadb bootstrap", timeout=90, what=f"{node.name}: bootstrap galera")
     wait_synced(cfg, node)
     return node

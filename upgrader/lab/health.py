@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -138,3 +139,18 @@ def table(h: LabHealth) -> Table:
 def _color(text: str | None, good: str) -> str:
     text = text or "-"
     return f"[green]{text}[/]" if text.startswith(good) else f"[red]{text}[/]"
+
+
+def settled(cfg: LabConfig, sec: LabSecrets | None, timeout: float = 60.0,
+            sleep=time.sleep, clock=time.monotonic) -> LabHealth:
+    """The lab's health once it has settled: healthy, or still unhealthy after ``timeout``.
+
+    A server HAProxy just saw come up is "DOWN 1/2" until it passes its rise count
+    (2 checks): `lab up` must not report that as a fault, nor return before it is UP.
+    """
+    deadline = clock() + timeout
+    h = check(cfg, sec)
+    while not h.healthy and clock() < deadline:
+        sleep(1.0)
+        h = check(cfg, sec)
+    return h

@@ -5,7 +5,7 @@ import shutil
 import time
 from typing import Callable
 
-from upgrader.lab import galera, haproxy, hosts, keystone, net, rabbitmq, render, state
+from upgrader.lab import galera, haproxy, hosts, keystone, net, packages, rabbitmq, render, state
 from upgrader.lab.config import LabConfig
 from upgrader.lab.sh import parallel, run
 
@@ -29,10 +29,13 @@ def up(cfg: LabConfig, report: Report) -> float:
     _write_access_files(cfg)
     hosts.ensure_mountpoints(cfg)
 
+    report("packages", packages.ensure_pool(cfg))
     report("hosts", "namespaces, overlays and sshd per host")
     for node in cfg.nodes:
         hosts.prepare_host(cfg, node, sec, keys)
+        packages.link_archives(cfg, node)
     parallel(lambda n: hosts.start_host(cfg, n), cfg.nodes)
+    report("packages", packages.ensure_host_packages(cfg))
 
     report("galera", "MariaDB Galera through `service mariadb`")
     report("galera", galera.ensure_galera(cfg, sec))

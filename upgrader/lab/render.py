@@ -325,6 +325,8 @@ hostname {node.name}
 # Own package state: /usr (and /bin, /lib via merged-usr), /etc and /var.
 {overlays}
 # NOTE: binds go on top of the overlays, so they are mounted after them.
+# The host's own apt archive (hard links of the machine's pool): it has no route out.
+mount --bind {h}/archives /var/cache/apt/archives
 mount --bind {h}/mysql-lib /var/lib/mysql
 mount --bind {h}/mysql-log /var/log/mysql
 mount --bind {h}/opt-openstack /opt/openstack

@@ -13,10 +13,11 @@ from upgrader.planner.refusal import Refusal
 from upgrader.planner.render import plan_json, plan_table
 from upgrader.planner.safety import refusals
 from upgrader.planner.steps import NODE_STEPS
+from upgrader.planner.targets import TargetSpec, parse_target_file
 
 __all__ = [
     "CODES", "COMPONENTS", "NODE_STEPS", "OVERRIDABLE", "IstVerdict", "PlanOptions", "Refusal",
-    "build_plan", "drift", "facts_fingerprint", "ist_verdict", "ist_verdicts", "load_plan",
-    "mysql_writer", "parse_targets", "plan_json", "plan_table", "refusals", "roll_order",
-    "write_plan",
+    "TargetSpec", "build_plan", "drift", "facts_fingerprint", "ist_verdict", "ist_verdicts",
+    "load_plan", "mysql_writer", "parse_target_file", "parse_targets", "plan_json", "plan_table",
+    "refusals", "roll_order", "write_plan",
 ]

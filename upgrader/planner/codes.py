@@ -31,6 +31,14 @@ _TABLE = (
     Code("inventory_mismatch", False, "inventory, facts, HAProxy and Galera disagree on the members"),
     Code("sst_across_major", False, "a MariaDB major.minor change whose rejoin is not predicted IST"),
     Code("target_not_newer", True, "a target version is lower than the installed one"),
+    # Package targets (docs/targets.md). A downgrade is not overridable: the upgrade step
+    # installs without --allow-downgrades, and MariaDB never supports running an older
+    # server on a data directory a newer one has written.
+    Code("package_not_installed", False, "a named package is not installed on a node"),
+    Code("package_version_missing", False, "a package of a moving source lacks the target version in apt"),
+    Code("package_target_conflict", False, "two named packages of one source ask for different versions"),
+    Code("package_downgrade", False, "a package target is older than the installed version"),
+    Code("mariadb_major_change", False, "a package change moves mariadb-server to another major.minor"),
 )
 
 CODES: dict[str, Code] = {code.name: code for code in _TABLE}

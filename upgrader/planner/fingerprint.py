@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from upgrader.model import ClusterFacts, Plan
+from upgrader.model import ClusterFacts, NodeFacts, Plan
 from upgrader.planner.canonical import digest
+from upgrader.planner.debversion import debian_compare
 from upgrader.planner.names import sorted_names
 from upgrader.planner.options import COMPONENTS
 from upgrader.planner.order import mysql_writer
@@ -23,16 +24,23 @@ def stable_facts(facts: ClusterFacts) -> dict:
     galeras = [n.galera for n in facts.nodes if n.galera is not None and n.galera.reachable]
     return {
         "cluster": facts.cluster,
-        "nodes": [
-            {"name": n.name, "address": n.address,
-             "versions": {c: v for c in COMPONENTS if (v := installed(n, c))}}
-            for n in nodes
-        ],
+        "nodes": [_stable_node(n) for n in nodes],
         "cluster_state_uuids": sorted({g.cluster_state_uuid for g in galeras}),
         "cluster_sizes": sorted({g.cluster_size for g in galeras}),
         "writer": writer.name if writer else "",
         "inventory_hosts": sorted(facts.inventory_hosts),
     }
+
+
+def _stable_node(node: NodeFacts) -> dict:
+    stable = {"name": node.name, "address": node.address,
+              "versions": {c: v for c in COMPONENTS if (v := installed(node, c))}}
+    # Installed package versions only: security, candidate and available move with every
+    # `apt update` and say nothing about what runs. Left out when none were gathered, so
+    # facts without packages fingerprint as they always did.
+    if node.packages:
+        stable["packages"] = {p.name: p.version for p in node.packages}
+    return stable
 
 
 def facts_fingerprint(facts: ClusterFacts) -> str:
@@ -48,6 +56,8 @@ def drift(plan: Plan, facts: ClusterFacts, *, rolled: Collection[str] = ()) -> l
     lines = _cluster_drift(plan, facts) + _membership_drift(plan, facts)
     lines += _writer_drift(plan, facts, rolled)
     lines += _rolled_drift(plan, facts, rolled)
+    if rolled:
+        lines += _pending_drift(plan, facts, rolled)
     fingerprint = facts_fingerprint(facts)
     if not rolled and not lines and fingerprint != plan.facts_fingerprint:
         lines.append(
@@ -91,4 +101,36 @@ def _rolled_drift(plan: Plan, facts: ClusterFacts, rolled: Collection[str]) -> l
                 lines.append(
                     f"{name}: rolled, but {component} is {current or 'unknown'}, not the target {target}"
                 )
+        lines += _package_drift(plan, present[name], rolled=True)
+    return lines
+
+
+def _pending_drift(plan: Plan, facts: ClusterFacts, rolled: Collection[str]) -> list[str]:
+    """Nodes still to roll must hold what the plan moves them from (or already the target).
+
+    The fingerprint is not compared once a node has rolled, so this is what notices an
+    unattended upgrade under a node that waits its turn.
+    """
+    present = {n.name: n for n in facts.nodes}
+    return [line for name in sorted_names(set(present) - set(rolled))
+            for line in _package_drift(plan, present[name], rolled=False)]
+
+
+def _package_drift(plan: Plan, node: NodeFacts, *, rolled: bool) -> list[str]:
+    planned = next((n for n in plan.nodes if n.name == node.name), None)
+    if planned is None:
+        return []
+    now = {p.name: p.version for p in node.packages}
+    lines = []
+    for change in planned.package_changes:
+        current = now.get(change.name, "")
+        allowed = (change.to_version,) if rolled else (change.from_version, change.to_version)
+        if any(debian_compare(current, v) == 0 for v in allowed if current):
+            continue
+        shown = current or "not installed"
+        if rolled:
+            lines.append(f"{node.name}: rolled, but {change.name} is {shown}, not the target {change.to_version}")
+        else:
+            lines.append(f"{node.name}: {change.name} is {shown}, but the plan moves it from "
+                         f"{change.from_version} to {change.to_version}")
     return lines

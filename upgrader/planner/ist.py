@@ -59,9 +59,10 @@ def donors(facts: ClusterFacts, node: str) -> list[Donor]:
     return sorted(found, key=lambda d: (-d.window_writesets, natural_key(d.name)))
 
 
-def ist_verdict(facts: ClusterFacts, node: str, options: PlanOptions) -> IstVerdict:
+def ist_verdict(facts: ClusterFacts, node: str, options: PlanOptions, package_changes: int = 0) -> IstVerdict:
+    """``package_changes`` lengthen this node's upgrade step, so its downtime and gap."""
     rate = facts.write_rate
-    downtime = downtime_s(options)
+    downtime = downtime_s(options, package_changes)
     gap = predicted_gap(rate.seqno_per_s, downtime, options.ist_margin)
     gap_bytes = math.ceil(gap * rate.bytes_per_writeset)
     candidates = donors(facts, node)
@@ -74,8 +75,10 @@ def ist_verdict(facts: ClusterFacts, node: str, options: PlanOptions) -> IstVerd
     return IstVerdict(node, feasible, gap, gap_bytes, best.name, best.window_writesets, warning)
 
 
-def ist_verdicts(facts: ClusterFacts, options: PlanOptions) -> dict[str, IstVerdict]:
-    return {n.name: ist_verdict(facts, n.name, options) for n in facts.nodes}
+def ist_verdicts(facts: ClusterFacts, options: PlanOptions,
+                 package_changes: dict[str, int] | None = None) -> dict[str, IstVerdict]:
+    counts = package_changes or {}
+    return {n.name: ist_verdict(facts, n.name, options, counts.get(n.name, 0)) for n in facts.nodes}
 
 
 def _sst_warning(

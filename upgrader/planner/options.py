@@ -24,14 +24,18 @@ class PlanOptions:
     ist_margin: float = 2.0                                 # multiplies the predicted IST gap
     packages: tuple[str, ...] = ()                          # extra OS packages to apt-upgrade
     estimates: dict[str, float] = field(default_factory=dict)  # step name -> seconds
+    # package name -> exact Debian version or "security"; resolved per node (docs/targets.md)
+    package_targets: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Copies, so a caller mutating its dict cannot change a plan's inputs afterwards.
-        object.__setattr__(self, "targets", _checked_targets(self.targets))
+        object.__setattr__(self, "targets", checked_targets(self.targets))
         object.__setattr__(self, "force", _checked_force(self.force))
         object.__setattr__(self, "ist_margin", _checked_margin(self.ist_margin))
         object.__setattr__(self, "packages", _checked_packages(self.packages))
         object.__setattr__(self, "estimates", _checked_estimates(self.estimates))
+        object.__setattr__(self, "package_targets", checked_package_targets(self.package_targets))
+        _no_package_twice(self.packages, self.package_targets)
 
 
 def parse_targets(pairs: Iterable[str]) -> dict[str, str]:
@@ -50,7 +54,9 @@ def parse_targets(pairs: Iterable[str]) -> dict[str, str]:
     return targets
 
 
-def _checked_targets(targets: dict[str, str]) -> dict[str, str]:
+def checked_targets(targets: dict[str, str]) -> dict[str, str]:
+    if not isinstance(targets, dict):
+        raise ConfigError(f"targets must be a mapping of COMPONENT: VERSION, got {validate.shown(targets)}")
     for component, version in targets.items():
         if component not in COMPONENTS:
             raise ConfigError(
@@ -87,6 +93,22 @@ def _checked_packages(packages: Iterable[str]) -> tuple[str, ...]:
     if repeated:
         raise ConfigError(f"package {repeated[0]} is given more than once")
     return result
+
+
+def checked_package_targets(targets: dict[str, str]) -> dict[str, str]:
+    if not isinstance(targets, dict):
+        raise ConfigError(f"package targets must be a mapping of PACKAGE: VERSION, got {validate.shown(targets)}")
+    for name, version in targets.items():
+        validate.package_name(name)
+        validate.package_target(version, name)
+    return dict(targets)
+
+
+def _no_package_twice(packages: tuple[str, ...], targets: dict[str, str]) -> None:
+    # apt would get two answers for one package; the pinned one must be the only one.
+    both = sorted({spec.partition("=")[0] for spec in packages} & set(targets))
+    if both:
+        raise ConfigError(f"package {both[0]} is both in packages and in package targets; give it once")
 
 
 def _checked_estimates(estimates: dict[str, float]) -> dict[str, float]:

@@ -17,7 +17,9 @@ from upgrader.planner.fingerprint import drift, facts_fingerprint  # noqa: F401 
 from upgrader.planner.ist import IstVerdict, ist_verdicts
 from upgrader.planner.options import PlanOptions
 from upgrader.planner.order import Slot, roll_order
-from upgrader.planner.refusal import make_context
+from upgrader.planner.package_checks import mariadb_upgrade_needed
+from upgrader.planner.packages import NodePackages, resolve
+from upgrader.planner.refusal import make_context, package_counts
 from upgrader.planner.safety import advisories, all_refusals, forced_warnings
 from upgrader.planner.steps import finalization_steps, node_steps, preparation_steps
 from upgrader.planner.versions import plan_kind
@@ -28,9 +30,11 @@ _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 def build_plan(
     facts: ClusterFacts, options: PlanOptions, *, created_at: str, inventory: str = ""
 ) -> Plan:
-    verdicts = ist_verdicts(facts, options)
-    found = all_refusals(facts, options, verdicts=verdicts)
-    ctx = make_context(facts, options, verdicts)
+    # Packages first: how many a node installs lengthens its downtime, so its IST verdict.
+    packages = resolve(facts, options.package_targets)
+    verdicts = ist_verdicts(facts, options, package_counts(packages))
+    ctx = make_context(facts, options, verdicts, packages)
+    found = all_refusals(facts, options, ctx=ctx)
     slots = roll_order(facts)
     draft = Plan(
         plan_id="",
@@ -39,7 +43,8 @@ def build_plan(
         kind=plan_kind(facts, options.targets),
         targets=dict(options.targets),
         order=tuple(slot.name for slot in slots),
-        nodes=tuple(_node_plan(slot, verdicts[slot.name], options, facts.node(slot.name).versions)
+        nodes=tuple(_node_plan(slot, verdicts[slot.name], options, facts.node(slot.name).versions,
+                               packages[slot.name])
                     for slot in slots),
         preparation=preparation_steps(facts, options),
         finalization=finalization_steps(facts, options),
@@ -48,13 +53,15 @@ def build_plan(
         facts_fingerprint=facts_fingerprint(facts),
         inventory=inventory,
         packages=tuple(options.packages),
+        package_targets=dict(options.package_targets),
+        mariadb_upgrade=mariadb_upgrade_needed(packages),
     )
     return seal(draft)
 
 
 def _node_plan(slot: Slot, verdict: IstVerdict, options: PlanOptions,
-               versions: dict[str, str]) -> NodePlan:
-    steps = node_steps(options, ist=verdict.feasible)
+               versions: dict[str, str], packages: NodePackages) -> NodePlan:
+    steps = node_steps(options, ist=verdict.feasible, package_changes=len(packages.changes))
     return NodePlan(
         name=slot.name,
         position=slot.position,
@@ -66,6 +73,8 @@ def _node_plan(slot: Slot, verdict: IstVerdict, options: PlanOptions,
         donor_window_writesets=verdict.donor_window_writesets,
         estimate_s=sum(step.estimate_s for step in steps),
         versions=dict(versions),
+        package_changes=packages.changes,
+        restarts=packages.restarts,
     )
 
 

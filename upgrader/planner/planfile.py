@@ -14,7 +14,7 @@ from upgrader import validate
 from upgrader.errors import ConfigError
 from upgrader.fileio import write_atomic
 from upgrader.paths import writable_dir
-from upgrader.model import Plan
+from upgrader.model import NodePlan, Plan
 from upgrader.planner.plan import hash_plan_dict, plan_id_for
 
 FILE_MODE = 0o600          # no secret, but cluster details: the operator reviews it
@@ -104,3 +104,19 @@ def _check_values(plan: Plan) -> None:
         validate.release(version, str(component))
     for spec in plan.packages:
         validate.package_spec(spec)
+    if not isinstance(plan.package_targets, dict):
+        raise ConfigError("package_targets is not a mapping")
+    for package, target in plan.package_targets.items():
+        validate.package_target(target, validate.package_name(package))
+    for node in plan.nodes:
+        _check_node_packages(node)
+
+
+def _check_node_packages(node: NodePlan) -> None:
+    # The to_version becomes `apt-get install name=version` on a root shell.
+    for change in node.package_changes:
+        name = validate.package_name(change.name)
+        validate.debian_version(change.from_version, name)
+        validate.debian_version(change.to_version, name)
+    for service in node.restarts:
+        validate.service_name(service)

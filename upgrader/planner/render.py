@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from upgrader.model import NodePlan, Plan, PlanStep
+from upgrader.planner.restarts import shown
 
 
 def total_estimate_s(plan: Plan) -> float:
@@ -35,11 +36,42 @@ def _node_table(plan: Plan) -> Table:
     return table
 
 
+def package_lines(plan: Plan) -> list[str]:
+    """Per node, each package change "name from -> to" and the restarts it needs.
+
+    Nothing when the plan names no package target; a node with nothing to change says so,
+    unless it is refused (its reason is listed with the refusals).
+    """
+    if not plan.package_targets:
+        return []
+    asked = ", ".join(f"{name}={target}" for name, target in sorted(plan.package_targets.items()))
+    lines = [f"package targets: {asked}"]
+    for node in plan.nodes:
+        lines += _node_package_lines(plan, node)
+    if plan.mariadb_upgrade:
+        lines.append("mariadb-upgrade runs on each node once its server has started")
+    return lines
+
+
+def _node_package_lines(plan: Plan, node: NodePlan) -> list[str]:
+    if not node.package_changes:
+        refused = any(line.startswith(f"{node.name}: ") for line in plan.refusals)
+        return [f"{node.name}: {'refused, see below' if refused else 'already at the target'}"]
+    count = len(node.package_changes)
+    width = max(len(c.name) for c in node.package_changes)
+    lines = [f"{node.name}: {count} {'package' if count == 1 else 'packages'}"]
+    lines += [f"  {c.name:<{width}}  {c.from_version} -> {c.to_version}" for c in node.package_changes]
+    # its own line: four services and a node name would not fit 80 columns beside the count
+    lines.append(f"  then restart {', '.join(shown(s) for s in node.restarts) or 'nothing'}")
+    return lines
+
+
 def plan_table(plan: Plan) -> Group:
-    """The node table, cluster steps, then refusals (red) and warnings (yellow), one per line."""
+    """The node table, cluster steps, packages, then refusals (red) and warnings (yellow)."""
     parts: list[Any] = _cluster_steps("before", plan.preparation)
     parts.append(_node_table(plan))
     parts += _cluster_steps("after", plan.finalization)
+    parts += [Text(line) for line in package_lines(plan)]
     parts += [Text(f"refused: {line}", style="bold red") for line in plan.refusals]
     parts += [Text(f"warning: {line}", style="yellow") for line in plan.warnings]
     return Group(*parts)
@@ -60,6 +92,9 @@ def _node_json(node: NodePlan) -> dict[str, Any]:
         "donor": node.donor,
         "donor_window_writesets": node.donor_window_writesets,
         "estimate_s": node.estimate_s,
+        "package_changes": [{"name": c.name, "from_version": c.from_version, "to_version": c.to_version}
+                            for c in node.package_changes],
+        "restarts": list(node.restarts),
     }
 
 
@@ -78,6 +113,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "refusals": list(plan.refusals),
         "warnings": list(plan.warnings),
         "facts_fingerprint": plan.facts_fingerprint,
+        "packages": list(plan.packages),
+        "package_targets": dict(plan.package_targets),
+        "mariadb_upgrade": plan.mariadb_upgrade,
         "estimate_s": total_estimate_s(plan),
         "safe": not plan.refusals,
     }

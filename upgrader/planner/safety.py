@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from upgrader.model import ClusterFacts
 from upgrader.planner import galera_checks as galera
 from upgrader.planner import inventory_checks as inventory
+from upgrader.planner import package_checks as package
 from upgrader.planner import service_checks as service
 from upgrader.planner import version_checks as version
 from upgrader.planner.ist import IstVerdict
@@ -37,14 +38,17 @@ CHECKS: tuple[Check, ...] = (
     service.haproxy_membership,
     version.sst_across_major,
     version.target_not_newer,
+    package.package_targets,
+    package.mariadb_major_change,
 )
 
 
 def all_refusals(
-    facts: ClusterFacts, options: PlanOptions, *, verdicts: dict[str, IstVerdict] | None = None
+    facts: ClusterFacts, options: PlanOptions, *, verdicts: dict[str, IstVerdict] | None = None,
+    ctx: Context | None = None,
 ) -> list[Refusal]:
     """Every refusal the facts support, forced or not, in CHECKS order then node order."""
-    ctx = make_context(facts, options, verdicts)
+    ctx = ctx or make_context(facts, options, verdicts)
     return [refusal for check in CHECKS for refusal in check(ctx)]
 
 

@@ -39,6 +39,11 @@ _FINALIZATION = {
 }
 
 PACKAGES_EXTRA_S = 15.0      # apt of extra OS packages lengthens the upgrade step
+# Pinned package changes: one apt run (lists, dpkg lock, triggers) plus unpack and
+# configure per package. The lab measured 8-15 s for the 12 MariaDB packages; 3 + 12 * 1
+# takes the long end, because a short estimate under-predicts the IST gap.
+APT_BASE_S = 3.0
+APT_PER_PACKAGE_S = 1.0
 SST_BASE_S = 30.0            # SST floor; real SST time grows with the data size
 SST_KEY = "rejoin_galera_sst"  # estimates key for the rejoin step when SST is predicted
 DOWNTIME_STEPS = ("stop_services", "upgrade", "rejoin_galera")  # Galera node is away
@@ -52,29 +57,39 @@ _DESCRIPTIONS.update({k: v[1] for k, v in (_PREPARATION | _FINALIZATION).items()
 ESTIMATE_KEYS: frozenset[str] = frozenset(_DEFAULTS)
 
 
-def estimate_s(name: str, options: PlanOptions, *, ist: bool = True) -> float:
-    """Seconds for one step; an operator override wins over every default rule."""
+def estimate_s(name: str, options: PlanOptions, *, ist: bool = True, package_changes: int = 0) -> float:
+    """Seconds for one step; an operator override wins over every default rule.
+
+    ``package_changes``: how many pinned packages this node's upgrade step installs.
+    """
     key = SST_KEY if (name == "rejoin_galera" and not ist) else name
     if key in options.estimates:
         return options.estimates[key]
     seconds = _DEFAULTS[key]
     if name == "upgrade" and options.packages:
         seconds += PACKAGES_EXTRA_S
+    if name == "upgrade" and package_changes:
+        seconds += APT_BASE_S + APT_PER_PACKAGE_S * package_changes
     return seconds
 
 
-def downtime_s(options: PlanOptions) -> float:
+def downtime_s(options: PlanOptions, package_changes: int = 0) -> float:
     """How long a node's Galera is away when its rejoin is IST (the gap the donor must hold)."""
-    return sum(estimate_s(name, options, ist=True) for name in DOWNTIME_STEPS)
+    return sum(estimate_s(name, options, ist=True, package_changes=package_changes)
+               for name in DOWNTIME_STEPS)
 
 
-def node_steps(options: PlanOptions, *, ist: bool) -> tuple[PlanStep, ...]:
+def node_steps(options: PlanOptions, *, ist: bool, package_changes: int = 0) -> tuple[PlanStep, ...]:
     steps = []
     for name in NODE_STEPS:
         description = _DESCRIPTIONS[name]
         if name == "rejoin_galera" and not ist:
             description = "start mariadb (rabbitmq-server and keystone alongside); SST predicted, wait for the full copy"
-        steps.append(PlanStep(name, estimate_s(name, options, ist=ist), description))
+        if name == "upgrade" and package_changes:
+            noun = "package" if package_changes == 1 else "packages"
+            description = f"install the target versions and {package_changes} pinned {noun} with apt"
+        seconds = estimate_s(name, options, ist=ist, package_changes=package_changes)
+        steps.append(PlanStep(name, seconds, description))
     return tuple(steps)
 
 

@@ -59,6 +59,10 @@ def changes(facts: ClusterFacts, component: str, target: str) -> bool:
 
 
 def plan_kind(facts: ClusterFacts, targets: dict[str, str]) -> str:
-    """"upgrade" when any target moves any node, else "patch" (same versions, restarts only)."""
+    """"upgrade" when any release target moves any node, else "patch".
+
+    A patch roll keeps every release: it restarts each node and installs the package
+    changes, if any (those never make a roll an upgrade, docs/targets.md).
+    """
     moving = any(changes(facts, comp, ver) for comp, ver in targets.items())
     return "upgrade" if moving else "patch"

@@ -1,0 +1,105 @@
+"""Installed packages, what apt offers for them, and processes left on replaced libraries.
+
+Three sections of the node's one facts script (facts/host.py), each parsed here from
+text (pure: tested from output recorded on the lab):
+
+- ``debs``: ``dpkg-query`` lines ``name version source`` of every installed package
+  whose source package is watched (MariaDB, Galera, RabbitMQ and Erlang, OpenSSL);
+- ``policy``: ``apt-cache policy`` of those packages: the candidate and every version
+  the host's apt lists know, with the archives that serve each;
+- ``stale``: ``comm[pid] /path`` of each process that still maps a shared library that
+  was deleted or replaced on disk (the check ``needrestart``/``checkrestart`` make
+  after an OpenSSL update: the process runs the old code until it restarts).
+"""
+from __future__ import annotations
+
+import re
+
+from upgrader.model import PackageFacts
+
+# Source packages whose binaries a patch roll may move. openssl: libssl3 is what every
+# TLS-speaking service maps; erlang: RabbitMQ's runtime.
+WATCHED_SOURCES = ("mariadb", "galera-4", "rabbitmq-server", "erlang", "openssl")
+
+_SOURCES_RE = "|".join(WATCHED_SOURCES)
+SCRIPT = rf"""
+debs=$(dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}} ${{Version}} ${{source:Package}}\n' 2>/dev/null |
+  awk '$1 == "ii" && $4 ~ /^({_SOURCES_RE})$/ {{print $2, $3, $4}}')
+echo; echo '==debs'; echo "$debs"
+echo; echo '==policy'; [ -n "$debs" ] && apt-cache policy $(echo "$debs" | cut -d' ' -f1) 2>/dev/null
+echo; echo '==stale'
+for m in /proc/[0-9]*/maps; do
+  p=${{m#/proc/}}; p=${{p%/maps}}
+  grep -h '\.so[^ ]* (deleted)$' "$m" 2>/dev/null | awk -v p="$p" -v c="$(cat /proc/$p/comm 2>/dev/null)" '{{print c "[" p "] " $6}}'
+done | sort -u
+"""
+
+_VERSION_LINE = re.compile(r"^ (?:\*\*\*| {3}) (\S+) (-?\d+)$")
+_ORIGIN_LINE = re.compile(r"^ {8}-?\d+ (\S+) (\S+) ")
+
+
+def parse_debs(text: str) -> list[tuple[str, str, str]]:
+    """[(name, version, source)] from the ``debs`` section."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            rows.append((parts[0], parts[1], parts[2]))
+    return rows
+
+
+def parse_policy(text: str) -> dict[str, tuple[str, list[tuple[str, list[str]]]]]:
+    """{name: (candidate, [(version, [archive suite, ...]), ...])} from ``apt-cache policy``.
+
+    Versions come in apt's order (highest priority pin first, which for plain
+    Debian sources is newest first); a version's suites are the lines under it
+    ("bookworm-security/main"), the local dpkg status shows as "/var/lib/dpkg/status".
+    """
+    out: dict[str, tuple[str, list[tuple[str, list[str]]]]] = {}
+    name, candidate, versions = "", "", []
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            if name:
+                out[name] = (candidate, versions)
+            name, candidate, versions = line[:-1], "", []
+        elif line.startswith("  Candidate: "):
+            candidate = line.split(": ", 1)[1].strip()
+            candidate = "" if candidate == "(none)" else candidate
+        elif m := _VERSION_LINE.match(line):
+            versions.append((m.group(1), []))
+        elif (m := _ORIGIN_LINE.match(line)) and versions:
+            versions[-1][1].append(m.group(2) if m.group(1).startswith("http") else m.group(1))
+    if name:
+        out[name] = (candidate, versions)
+    return out
+
+
+def newest_security(installed: str, versions: list[tuple[str, list[str]]]) -> str:
+    """The newest version a ``*-security`` suite serves that is newer than ``installed``, or "".
+
+    apt lists a package's versions newest first, so only those before the installed
+    one are newer.
+    """
+    for version, suites in versions:
+        if version == installed:
+            return ""
+        if any(s.split("/")[0].endswith("-security") for s in suites):
+            return version
+    return ""
+
+
+def package_facts(debs_text: str, policy_text: str) -> tuple[PackageFacts, ...]:
+    policy = parse_policy(policy_text)
+    facts = []
+    for name, version, source in parse_debs(debs_text):
+        candidate, versions = policy.get(name, ("", []))
+        facts.append(PackageFacts(name=name, version=version, source=source,
+                                  security=newest_security(version, versions), candidate=candidate,
+                                  available=tuple(v for v, _ in versions)))
+    return tuple(sorted(facts, key=lambda p: p.name))
+
+
+def parse_stale(text: str) -> tuple[str, ...]:
+    """("mariadbd[812] /usr/lib/x86_64-linux-gnu/libssl.so.3", ...), sorted, one per process and file."""
+    return tuple(sorted({line.strip() for line in text.splitlines()
+                         if re.fullmatch(r"\S+\[\d+\] /\S+", line.strip())}))
