@@ -56,6 +56,14 @@ class ClusterEntry:
     inventory: str = ""
     addresses: tuple[str, ...] = ()
 
+    @property
+    def current(self) -> RunPaths:
+        """The run, for an entry known to have one (what cli.common.find_run returns)."""
+        if self.run is None:
+            raise ConfigError(f"the current run of cluster {self.cluster} is gone; start one with "
+                              "`upgrader apply`")
+        return self.run
+
 
 def _dir(locs: Locations) -> Path:
     return private_dir(locs.clusters, "upgrader state directory")

@@ -163,6 +163,7 @@ def test_apply_tui_canary_approve_pause_resume_with_a_second_terminal_watching(l
     assert sum(r["type"] == "step_started" for r in records(journal)) == started
     roll = tmux.wait_screen("roll", "PAUSED (operator) by ", timeout=10)
     watch = tmux.wait_screen("watch", "PAUSED (operator) by ", timeout=10)
+    print("---- paused: apply --tui ----\n" + roll + "\n---- paused: watch ----\n" + watch)   # -s shows them
     assert grid_rows(watch) == grid_rows(roll)               # the same state in both terminals
     assert "paused on /dev/pts/" in watch                     # who paused, from which terminal
 
@@ -178,7 +179,8 @@ def test_apply_tui_canary_approve_pause_resume_with_a_second_terminal_watching(l
     wait_record(journal, lambda r: r["type"] == "step_finished" and r["ts"] > left_at,
                 timeout=120, what="progress after the watch left")
     assert not control.read(journal.parent).paused and not control.read(journal.parent).abort
-    tmux.wait_screen("roll", "DONE: every node rolled", timeout=900)
+    final = tmux.wait_screen("roll", "DONE: every node rolled", timeout=900)
+    print("---- final: apply --tui ----\n" + final)
     tmux.keys("roll", "q")
     tmux.wait_screen("roll", "ROLL-EXIT=0", timeout=120)
 

@@ -92,7 +92,7 @@ def _run_state_lines() -> list[str]:
         from upgrader.journal import replay
 
         entry = find_run()
-        progress = replay(entry.run.journal)
+        progress = replay(entry.current.journal)
     except Exception:  # noqa: BLE001 - no run, or unreadable: nothing more to say
         return ["no run is in progress on this machine: no node was touched"]
     states = ", ".join(f"{n} {p.state.value}" for n, p in progress.nodes.items()) or "no node touched"

@@ -152,8 +152,7 @@ def _active_run(cluster: str | None, inventory: Path | None, action: str) -> tup
     """(locations, run, cluster) of the cluster's unfinished run; ConfigError when it has ended."""
     locs = locations()
     entry = find_run(cluster, inventory, locs)
-    run = entry.run
-    assert run is not None                      # find_run returns entries with a run
+    run = entry.current
     state = replay(run.journal).run_state if run.journal.exists() else None
     if state in FINISHED:
         raise ConfigError(f"run {run.run_id} of cluster {entry.cluster} has ended ({state.value}); "
@@ -194,8 +193,7 @@ def status(cluster: ClusterOpt = None, inventory: InventoryOpt = None, as_json: 
     """Where the cluster's current (or last) run is: each node's state, the failed step, who holds it."""
     locs = locations()
     entry = find_run(cluster, inventory, locs)
-    paths = entry.run
-    assert paths is not None
+    paths = entry.current
     progress = replay(paths.journal) if paths.journal.exists() else None
     flags = control.read(paths.dir)
     in_flight = progress.in_flight() if progress else {}
@@ -235,12 +233,11 @@ def status(cluster: ClusterOpt = None, inventory: InventoryOpt = None, as_json: 
 def report(cluster: ClusterOpt = None, inventory: InventoryOpt = None, as_json: JsonOpt = False) -> None:
     """The report of the cluster's current (or last) run."""
     entry = find_run(cluster, inventory)
-    assert entry.run is not None
-    path = entry.run.report
+    path = entry.current.report
     try:
         rep = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"run {entry.run.run_id} has no report yet (written when `apply` stops)") from None
+        raise ConfigError(f"run {entry.current.run_id} has no report yet (written when `apply` stops)") from None
     except (OSError, ValueError) as e:
         raise ConfigError(f"report {path} is unreadable: {e}") from None
     if as_json:

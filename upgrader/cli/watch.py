@@ -39,7 +39,7 @@ def watch(
     from upgrader.cli.common import find_run
     from upgrader.tui.app import UpgraderApp
 
-    run_dir = run.resolve() if run is not None else find_run(cluster, inventory).run.dir
+    run_dir = run.resolve() if run is not None else find_run(cluster, inventory).current.dir
     if not (run_dir / "plan.json").is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no plan.json)")
     _need_terminal("upgrader watch")
