@@ -4,7 +4,8 @@ Three sections of the node's one facts script (facts/host.py), each parsed here 
 text (pure: tested from output recorded on the lab):
 
 - ``debs``: ``dpkg-query`` lines ``name version source`` of every installed package
-  whose source package is watched (MariaDB, Galera, RabbitMQ and Erlang, OpenSSL);
+  (held ones too: a hold is the operator's, and apt says so at install time) whose
+  source package is watched (MariaDB, Galera, RabbitMQ and Erlang, OpenSSL);
 - ``policy``: ``apt-cache policy`` of those packages: the candidate and every version
   the host's apt lists know, with the archives that serve each;
 - ``stale``: ``comm[pid] /path`` of each process that still maps a shared library that
@@ -24,7 +25,7 @@ WATCHED_SOURCES = ("mariadb", "galera-4", "rabbitmq-server", "erlang", "openssl"
 _SOURCES_RE = "|".join(WATCHED_SOURCES)
 SCRIPT = rf"""
 debs=$(dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}} ${{Version}} ${{source:Package}}\n' 2>/dev/null |
-  awk '$1 == "ii" && $4 ~ /^({_SOURCES_RE})$/ {{print $2, $3, $4}}')
+  awk '$1 ~ /^[ih]i$/ && $4 ~ /^({_SOURCES_RE})$/ {{print $2, $3, $4}}')
 echo; echo '==debs'; echo "$debs"
 echo; echo '==policy'; [ -n "$debs" ] && apt-cache policy $(echo "$debs" | cut -d' ' -f1) 2>/dev/null
 echo; echo '==stale'

@@ -90,4 +90,26 @@ def down(cfg: LabConfig, report: Report) -> float:
     report("files", f"removing {cfg.root}")
     if cfg.root.exists():
         shutil.rmtree(cfg.root)
+    _forget_runs(cfg, report)
     return time.monotonic() - started
+
+
+def _forget_runs(cfg: LabConfig, report: Report) -> None:
+    """The lab cluster is gone: its current run (a pointer under upgrader's state) is too.
+
+    Otherwise the next `apply` on a new lab would resume a run of the old one.
+    """
+    from upgrader import registry
+    from upgrader.paths import locations
+
+    from upgrader.errors import ConfigError
+
+    locs = locations()
+    try:
+        entry = registry.entry_for(locs, cfg.cluster_name)
+    except ConfigError:              # a damaged pointer: forgetting it is the repair
+        entry = registry.ClusterEntry(cfg.cluster_name, None)
+    if entry is None or registry.holder(locs, cfg.cluster_name) is not None:
+        return
+    (locs.clusters / f"{cfg.cluster_name}.json").unlink(missing_ok=True)
+    report("files", f"forgot the lab's current run ({entry.run.run_id if entry.run else 'gone'})")

@@ -37,6 +37,7 @@ class Probe:
         self._threads: list[threading.Thread] = []
         self.started_at = 0.0
         self.baseline_end = 0.0
+        self.unchecked: list[str] = []      # nodes the lost-writes check could not read
 
     def start(self) -> "Probe":
         """Check each client once (credentials, a serving VIP), then send traffic in the background."""
@@ -77,27 +78,45 @@ class Probe:
         summary["duration_s"] = round(time.time() - self.started_at, 1)
         summary["lost_writes"] = self._lost_rows() + self._lost_messages()
         summary["lost_detail"] = {"db_rows_acked": len(self.db.acked),
-                                  "messages_confirmed": len(self.rabbit.confirmed)}
+                                  "messages_confirmed": len(self.rabbit.confirmed),
+                                  "nodes_not_checked": list(self.unchecked)}
         return summary
 
     # ------------------------------------------------------------------ lost writes
     def _lost_rows(self) -> int:
-        """Acknowledged rows missing on ANY Galera node (read with wsrep_sync_wait)."""
+        """Acknowledged rows missing on ANY Galera node that answers (read with wsrep_sync_wait).
+
+        A node that does not answer (the one a failed step left stopped) is left out and
+        named in ``self.unchecked``: its rows arrive by IST when it rejoins, and the next
+        run's check reads it again. No node answering at all is the one case that fails.
+        """
         import pymysql
 
-        worst = 0
+        worst, checked = 0, 0
         acked = set(self.db.acked)
+        self.unchecked = []
         for address in self.t.node_addresses:
-            conn = pymysql.connect(host=address, user=self.t.db_user, password=self.t.db_password,
-                                   database="upgrader_probe", connect_timeout=10)
+            try:
+                conn = pymysql.connect(host=address, user=self.t.db_user, password=self.t.db_password,
+                                       database="upgrader_probe", connect_timeout=10)
+            except pymysql.err.MySQLError as e:
+                self.unchecked.append(f"{address}: {' '.join(str(e).split())[:120]}")
+                continue
             try:
                 with conn.cursor() as cur:
                     cur.execute("SET SESSION wsrep_sync_wait = 1")
                     cur.execute("SELECT id FROM probe_writes WHERE run = %s", (self.run,))
                     present = {r[0] for r in cur.fetchall()}
+            except pymysql.err.MySQLError as e:   # e.g. 1047: a non-Primary node serves no reads
+                self.unchecked.append(f"{address}: {' '.join(str(e).split())[:120]}")
+                continue
             finally:
                 conn.close()
+            checked += 1
             worst = max(worst, len(acked - present))
+        if not checked:
+            raise ProbeError("probe: no Galera node answered the lost-writes check: "
+                             + "; ".join(self.unchecked))
         return worst
 
     def _lost_messages(self) -> int:

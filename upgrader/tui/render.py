@@ -119,11 +119,14 @@ def _hms(ts: str) -> str:
     return ts[11:19] if len(ts) >= 19 else (ts or "?")
 
 
-def history_text(history: Iterable[ControlRecord], limit: int = 2) -> str:
+def history_text(history: Iterable[ControlRecord], limit: int = 2, width: int = 78) -> str:
+    """The last ``limit`` control actions, one line each (cut to ``width``: a wrapped line
+    would push the newest out of the panel's two rows)."""
     recent = list(history)[-limit:]
     if not recent:
         return "control: no operator action yet"
-    return "\n".join("control " + control.describe(r, with_date=False) for r in recent)
+    lines = ["control " + control.describe(r, with_date=False) for r in recent]
+    return "\n".join(line if len(line) <= width else line[: width - 1] + "…" for line in lines)
 
 
 def sparkline(values: list[float | None]) -> str:
