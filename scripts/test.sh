@@ -8,5 +8,5 @@ export PATH="$ROOT/.venv/bin:$PATH"
 
 # NOTE: integration tests bring the lab up in a session fixture and their last module
 # takes it down again; Molecule's create/destroy then do the same on their own.
-python -m pytest tests -p no:cacheprovider -ra "$@"
+python -m pytest tests -p no:cacheprovider -rA "$@"
 molecule test -s default

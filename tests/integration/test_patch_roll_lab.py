@@ -123,6 +123,16 @@ def assert_rolled(report: dict, lab, ssl: str) -> None:
         assert stale.stdout.strip() == "", f"{name}: processes still map the old libssl: {stale.stdout}"
 
 
+def summary(what: str, wall_s: float, report: dict) -> str:
+    """The figures a closing note quotes (pytest -rA shows them in CI's log)."""
+    p = report.get("probe") or {}
+    nodes = "; ".join(f"{n} window {v['window_s']} s {v['transfer']} server {v.get('server_version')}"
+                      for n, v in report["nodes"].items())
+    return (f"{what}: {wall_s:.1f} s; {nodes}; probe {p.get('operations')} operations, "
+            f"{p.get('failed_operations')} failed, {p.get('lost_writes')} lost writes, p99 "
+            f"{(p.get('baseline') or {}).get('p99_ms')} -> {(p.get('during') or {}).get('p99_ms')} ms")
+
+
 def plan_from(env, tmp: Path, text: str) -> dict:
     (tmp / "target.yml").write_text(text)
     cp = cli(env, "plan", "--target-file", str(tmp / "target.yml"), "--json")
@@ -139,10 +149,13 @@ def test_patch_roll_moves_every_host_by_ist_with_zero_failed_operations(lab, lab
     for node in plan["nodes"].values():
         moves = {c["name"]: c["to_version"] for c in node["package_changes"]}
         assert moves["mariadb-server"] == MARIADB_PATCH and (not ssl or moves["libssl3"] == ssl)
+    started = time.monotonic()
     with ClusterWatch(lab) as watch:
         cp = cli(env, "apply", "--yes", "--json")
     assert cp.returncode == 0, cp.stderr[-3000:]
-    assert_rolled(json.loads(cp.stdout), lab, ssl)
+    report = json.loads(cp.stdout)
+    print(summary("patch roll", time.monotonic() - started, report))
+    assert_rolled(report, lab, ssl)
     assert watch.saw_mixed_versions_at_full_size(), "never saw 10.11.18 and 10.11.19 together at size 3"
     assert health.check(lab, lab_secrets).healthy
 
@@ -188,6 +201,5 @@ def test_combined_roll_stops_on_a_held_package_then_finishes_after_the_fix(lab, 
     assert_rolled(report, lab, ssl)
     for name, node in report["nodes"].items():
         assert node["version_after"]["keystone"] == lab.keystone_target
-    print(f"combined roll (after the fix): {time.monotonic() - started:.1f} s; windows "
-          + ", ".join(f"{n} {v['window_s']} s" for n, v in report["nodes"].items()))
+    print(summary("combined roll (after the fix)", time.monotonic() - started, report))
     assert health.check(lab, lab_secrets).healthy

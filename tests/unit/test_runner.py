@@ -414,3 +414,17 @@ def test_run_steps_cancels_after_a_step_whose_play_matched_no_host(executor, mon
     assert fake.kwargs["cancel_callback"]() is True
     assert [(r.step, r.ok) for r in results] == [("desync_galera", False)] and handed == results
     assert "no host matched 'nodeX'" in results[0].message
+
+
+def test_an_apt_failure_says_apt_errors_not_its_whole_command_line():
+    """The apt module's msg is the command line with every pinned package; apt's E: lines say why."""
+    from upgrader.executor.runner import first_failure
+
+    pins = " ".join(f"'mariadb-plugin-provider-{n}=1:10.11.19-0+deb12u1'" for n in range(12))
+    res = {"msg": f"'/usr/bin/apt-get -y -o \"Dpkg::Options::=--force-confold\" install {pins}' failed: "
+                  "E: Version '1:10.11.99' for 'mariadb-server' was not found",
+           "stderr": "E: Version '1:10.11.99' for 'mariadb-server' was not found\n", "rc": 100}
+    events = [{"event": "runner_on_failed",
+               "event_data": {"task": "Install the pinned package versions", "host": "node2", "res": res}}]
+    assert first_failure(events) == ("Install the pinned package versions [node2]: apt-get failed: "
+                                     "E: Version '1:10.11.99' for 'mariadb-server' was not found")

@@ -131,6 +131,11 @@ def _stats(events: list[dict]) -> dict:
 def _failure_text(res: dict) -> str:
     msg = res.get("msg")
     text = msg if isinstance(msg, str) else str(msg or "")
+    apt_errors = [ln.strip() for ln in str(res.get("stderr") or "").splitlines() if ln.startswith("E: ")]
+    if apt_errors and "apt-get" in text:
+        # the apt module's msg is its whole command line (every pinned package); apt's
+        # own "E:" lines say what went wrong ("Version '...' for 'x' was not found")
+        text = "apt-get failed: " + " ".join(apt_errors)
     if not text or text in ("non-zero return code", "All items completed"):
         # a shell task: its last stderr (or stdout) line says what went wrong
         detail = _last_line(res.get("stderr")) or _last_line(res.get("stdout"))
