@@ -44,8 +44,9 @@ def _dpkg_version(status: str, package: str) -> str:
     return ""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def lab_secrets(lab):
+    """Read for each test: a test that recreates the lab (lab down + up) makes new ones."""
     return state.load_secrets(lab)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from upgrader.facts import haproxy
-from upgrader.lab import health, lifecycle
+from upgrader.lab import health, lifecycle, state
 from upgrader.lab.packages import MARIADB_INSTALLED, MARIADB_PATCH, openssl_patch
 from upgrader.lab.sh import ssh
 
@@ -169,6 +169,7 @@ def test_combined_roll_stops_on_a_held_package_then_finishes_after_the_fix(lab, 
     say = lambda phase, detail: print(f"[lab] {phase}: {detail}")   # noqa: E731
     lifecycle.down(lab, say)              # back to MariaDB 10.11.18, Keystone 28.1.0
     lifecycle.up(lab, say)
+    lab_secrets = state.load_secrets(lab)   # a new lab has new passwords
     ssl = openssl_patch()
     # NOTE: the hold is the operator's, from before the plan (a hold set after it is drift)
     first = lab.node("node2")                  # the first node of a fresh lab's roll
