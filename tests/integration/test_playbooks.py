@@ -339,6 +339,18 @@ def _plays(step: str) -> list[dict]:
     return yaml.safe_load((PLAYBOOKS / f"{step}.yml").read_text())
 
 
+def _flat(tasks: list) -> list:
+    """Tasks with each block replaced by its own tasks (block, rescue, always), named too."""
+    out = []
+    for task in tasks:
+        if "block" in task:
+            assert task["name"][0].isupper(), task["name"]
+            out += _flat(task["block"] + task.get("rescue", []) + task.get("always", []))
+        else:
+            out.append(task)
+    return out
+
+
 @pytest.mark.parametrize("step", [*NODE_STEPS, *CLUSTER_STEPS])
 def test_each_step_playbook_follows_the_house_rules(step):
     plays = _plays(step)
@@ -346,7 +358,7 @@ def test_each_step_playbook_follows_the_house_rules(step):
         assert play["gather_facts"] is False, f"{step}: {play['name']}: gather_facts"
         if play["hosts"] == "{{ upgrader_node }}":   # a quorum member
             assert (play.get("serial"), play.get("max_fail_percentage")) == (1, 0), step
-        for task in play.get("tasks", []):
+        for task in _flat(play.get("tasks", [])):
             modules = [k for k in task if k.startswith("ansible.builtin.")]
             assert len(modules) == 1, f"{step}: {task.get('name')}: only ansible.builtin modules"
             assert task["name"][0].isupper() and not task["name"].endswith("."), task["name"]
