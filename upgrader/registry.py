@@ -86,7 +86,12 @@ def clear_current(locs: Locations, cluster: str, run: RunPaths) -> None:
     """Forget ``run`` if it is still the cluster's current one (a run that never started)."""
     entry = entry_for(locs, cluster)
     if entry is not None and entry.run == run:
-        (locs.clusters / f"{cluster}.json").unlink(missing_ok=True)
+        forget(locs, cluster)
+
+
+def forget(locs: Locations, cluster: str) -> None:
+    """Drop the cluster's current-run pointer (a damaged one too); the lock file stays."""
+    (locs.clusters / f"{cluster_name(cluster)}.json").unlink(missing_ok=True)
 
 
 def entry_for(locs: Locations, cluster: str) -> ClusterEntry | None:

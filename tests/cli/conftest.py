@@ -18,16 +18,6 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture(scope="session")
-def app():
-    """upgrader.cli.app with its commands registered (once: typer does not dedupe)."""
-    from upgrader import cli
-
-    if not cli.app.registered_commands:
-        cli._register()
-    return cli.app
-
-
 @pytest.fixture
 def plans_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """UPGRADER_PLANS for this test; not created, so 'no plan written' means 'no directory'."""

@@ -25,15 +25,6 @@ packages:
 """
 
 
-@pytest.fixture(scope="module")
-def app():
-    from upgrader import cli
-
-    if not cli.app.registered_commands:
-        cli._register()
-    return cli.app
-
-
 @pytest.fixture
 def files(tmp_path, monkeypatch):
     monkeypatch.setenv("UPGRADER_PLANS", str(tmp_path / "plans"))

@@ -102,14 +102,9 @@ def _forget_runs(cfg: LabConfig, report: Report) -> None:
     from upgrader import registry
     from upgrader.paths import locations
 
-    from upgrader.errors import ConfigError
-
     locs = locations()
-    try:
-        entry = registry.entry_for(locs, cfg.cluster_name)
-    except ConfigError:              # a damaged pointer: forgetting it is the repair
-        entry = registry.ClusterEntry(cfg.cluster_name, None)
-    if entry is None or registry.holder(locs, cfg.cluster_name) is not None:
+    if not (locs.clusters / f"{cfg.cluster_name}.json").exists():
         return
-    (locs.clusters / f"{cfg.cluster_name}.json").unlink(missing_ok=True)
-    report("files", f"forgot the lab's current run ({entry.run.run_id if entry.run else 'gone'})")
+    if registry.holder(locs, cfg.cluster_name) is None:   # never under a running apply
+        registry.forget(locs, cfg.cluster_name)
+        report("files", "forgot the lab cluster's current run")
