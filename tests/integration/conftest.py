@@ -44,6 +44,17 @@ def _dpkg_version(status: str, package: str) -> str:
     return ""
 
 
+@pytest.fixture(scope="module", autouse=True)
+def lab_healed(lab):
+    """Each module starts on a healthy lab: a module that broke it (a failed lab up in a
+    test that recreates the lab) costs its own tests, not every module after it."""
+    from upgrader.lab import health
+
+    if not lab.inventory_file.exists() or not health.check(lab, state.load_secrets(lab)).healthy:
+        say = lambda phase, detail: print(f"[lab] {phase}: {detail}")  # noqa: E731
+        lifecycle.up(lab, say)
+
+
 @pytest.fixture
 def lab_secrets(lab):
     """Read for each test: a test that recreates the lab (lab down + up) makes new ones."""

@@ -62,9 +62,23 @@ def _bootstrap(cfg: LabConfig) -> LabNode:
         # (a datadir the package's postinst initialised has no grastate.dat yet)
         ssh(cfg, node, "f=/var/lib/mysql/grastate.dat; [ ! -f $f ] || "
                        "sed -i 's/^safe_to_bootstrap: 0/safe_to_bootstrap: 1/' $f")
-    ssh(cfg, node, "service mariadb bootstrap", timeout=90, what=f"{node.name}: bootstrap galera")
-    wait_synced(cfg, node)
+    for attempt in (1, 2):
+        ssh(cfg, node, "service mariadb bootstrap", timeout=90, what=f"{node.name}: bootstrap galera")
+        try:
+            wait_synced(cfg, node, timeout=60)
+            return node
+        except LabError as exc:
+            # NOTE: seen once in CI on a fresh lab: the init script returned 0 but the server
+            # never answered. One clean retry; the second failure carries the server's own log.
+            if attempt == 2:
+                raise LabError(f"{exc}; its error log ends:\n{_error_log_tail(cfg, node)}") from None
+            ssh(cfg, node, "service mariadb stop", check=False, timeout=90)
     return node
+
+
+def _error_log_tail(cfg: LabConfig, node: LabNode) -> str:
+    cp = ssh(cfg, node, "tail -n 15 /var/log/mysql/error.log", check=False, timeout=15)
+    return cp.stdout.strip() or "(empty)"
 
 
 def _bootstrap_candidate(cfg: LabConfig) -> LabNode:
