@@ -9,15 +9,18 @@ from upgrader.lab import lifecycle, state
 from upgrader.lab.config import LabConfig
 
 
+def _say(phase: str, detail: str) -> None:
+    print(f"[lab] {phase}: {detail}")
+
+
 @pytest.fixture(scope="session")
 def lab():
     cfg = LabConfig.from_env()
-    say = lambda phase, detail: print(f"[lab] {phase}: {detail}")  # noqa: E731
     if _rolled(cfg):
         # NOTE: the demo (run first in CI) leaves the lab rolled to the target release;
         # the tests start from the release a fresh lab installs.
-        lifecycle.down(cfg, say)
-    lifecycle.up(cfg, say)
+        lifecycle.down(cfg, _say)
+    lifecycle.up(cfg, _say)
     return cfg
 
 
@@ -51,8 +54,7 @@ def lab_healed(lab):
     from upgrader.lab import health
 
     if not lab.inventory_file.exists() or not health.check(lab, state.load_secrets(lab)).healthy:
-        say = lambda phase, detail: print(f"[lab] {phase}: {detail}")  # noqa: E731
-        lifecycle.up(lab, say)
+        lifecycle.up(lab, _say)
 
 
 @pytest.fixture
