@@ -21,7 +21,7 @@ from pathlib import Path
 from upgrader.errors import LabError
 from upgrader.facts.packages import newest_security, parse_policy
 from upgrader.lab.config import LabConfig, LabNode
-from upgrader.lab.sh import parallel, ssh
+from upgrader.lab.sh import last_line, parallel, ssh
 
 MARIADB_INSTALLED = "1:10.11.18-0+deb12u1"
 MARIADB_PATCH = "1:10.11.19-0+deb12u1"
@@ -96,7 +96,11 @@ def link_archives(cfg: LabConfig, node: LabNode) -> None:
 
 
 def installed(cfg: LabConfig, node: LabNode, package: str) -> str:
-    return ssh(cfg, node, f"dpkg-query -W -f='${{Version}}' {package}", check=False).stdout.strip()
+    """The installed version, or '' when the package is not installed."""
+    cp = ssh(cfg, node, f"dpkg-query -W -f='${{Version}}' {package}", check=False)
+    if cp.returncode == 255:   # ssh's own failure: the host did not answer, it is not "not installed"
+        raise LabError(f"lab: {node.name}: cannot ask dpkg for {package} over ssh: {last_line(cp)}")
+    return cp.stdout.strip()
 
 
 def ensure_host_packages(cfg: LabConfig) -> str:
@@ -104,9 +108,13 @@ def ensure_host_packages(cfg: LabConfig) -> str:
     specs = [f"{p}={MARIADB_INSTALLED}" for p in machine_family("mariadb")]
     todo = [n for n in cfg.nodes if installed(cfg, n, "mariadb-server") != MARIADB_INSTALLED]
     # NOTE: man-db's trigger costs ~4 s per apt run and nothing in a lab host reads man pages.
-    command = ("rm -f /var/lib/man-db/auto-update; DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+    # NOTE: policy-rc.d keeps the package scripts from starting mariadb: a server started by a
+    # postinst on a half-built lab (its Galera peers not up) answers but is in no cluster, and
+    # the lab would then try to join the others to it.
+    command = ("rm -f /var/lib/man-db/auto-update; printf '#!/bin/sh\\nexit 101\\n' >/usr/sbin/policy-rc.d; "
+               "chmod 755 /usr/sbin/policy-rc.d; DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
                "--allow-downgrades -o DPkg::Options::=--force-unsafe-io -o DPkg::Options::=--force-confold "
-               + " ".join(specs) + " >/dev/null")
+               + " ".join(specs) + " >/dev/null; rc=$?; rm -f /usr/sbin/policy-rc.d; exit $rc")
     parallel(lambda n: ssh(cfg, n, command, timeout=300, what=f"{n.name}: apt-get install MariaDB "
                            f"{MARIADB_INSTALLED}"), todo)
     if not todo:
