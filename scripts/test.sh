@@ -6,7 +6,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export PATH="$ROOT/.venv/bin:$PATH"
 
-# NOTE: integration tests bring the lab up in a session fixture and their last module
-# takes it down again; Molecule's create/destroy then do the same on their own.
+# NOTE: the integration tests bring the lab up (rebuilt if the demo left it rolled) and
+# leave it up; the Molecule scenarios then share it (molecule/README.md), and the default
+# scenario's destroy takes it down at the end and checks that nothing is left.
 python -m pytest tests -p no:cacheprovider -rA "$@"
-molecule test -s default
+molecule test --all

@@ -1,17 +1,13 @@
-"""`upgrader plan` against the live lab: writer last, refusal on a desynced node, SST risk."""
+"""`upgrader plan` against the live lab: writer last, refusal on a desynced node (SST risk: molecule/sst_risk)."""
 import contextlib
 import json
 import os
 import subprocess
-import threading
-import time
 
 import pymysql
 import pytest
 
 from upgrader.facts import haproxy
-from upgrader.lab.galera import wait_synced
-from upgrader.lab.sh import ssh
 
 pytestmark = pytest.mark.lab
 UPGRADER = os.path.abspath(".venv/bin/upgrader")
@@ -96,43 +92,3 @@ def test_wrong_credentials_give_one_line_and_no_plan(lab, tmp_path):
     assert "Access denied" in text and "Traceback" not in text
     assert "Not-The-Pa55word" not in text      # the secret itself is never printed
     assert not (tmp_path / "plans").exists() or not list((tmp_path / "plans").glob("*.json"))
-
-
-def _set_gcache(lab, size):
-    """Rolling restart with a new gcache.size (it is not a dynamic option)."""
-    for node in lab.nodes:
-        ssh(lab, node, "sed -i 's/gcache.size=[0-9]*[KMG]/gcache.size=%s/' "
-                       "/etc/mysql/mariadb.conf.d/60-galera.cnf && service mariadb restart" % size,
-            timeout=120)
-        wait_synced(lab, node)
-
-
-def test_small_gcache_under_steady_writes_flags_sst_risk(lab, lab_secrets, tmp_path):
-    _set_gcache(lab, "2M")
-    stop = threading.Event()
-
-    def writer():
-        conn = db(lab, lab_secrets, lab.vip)
-        with conn.cursor() as cur:
-            cur.execute("CREATE TABLE IF NOT EXISTS upgrader_probe.load (id INT AUTO_INCREMENT "
-                        "PRIMARY KEY, pad VARCHAR(4096))")
-            while not stop.is_set():
-                cur.execute("INSERT INTO upgrader_probe.load (pad) VALUES (REPEAT('x', 4000))")
-        conn.close()
-
-    th = threading.Thread(target=writer, daemon=True)
-    try:
-        th.start()
-        time.sleep(2)
-        cp, plan = plan_json(tmp_path, "--sample", "3")
-    finally:
-        stop.set()
-        th.join(timeout=30)
-        _set_gcache(lab, "128M")
-    assert plan is not None, cp.stderr
-    risky = [n for n, v in plan["nodes"].items() if not v["ist_feasible"]]
-    assert risky, plan["nodes"]
-    assert any("SST risk" in w or "gcache" in w for w in plan["warnings"]), plan["warnings"]
-    # with the lab default (128M) and no load, every node is predicted to rejoin by IST
-    cp, plan = plan_json(tmp_path)
-    assert cp.returncode == 0 and all(v["ist_feasible"] for v in plan["nodes"].values())

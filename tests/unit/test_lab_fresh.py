@@ -1,0 +1,37 @@
+"""`lab up --fresh` recognises a rolled lab from the hosts' overlay files alone."""
+from pathlib import Path
+
+from upgrader.lab.config import LabConfig
+from upgrader.lab.fresh import dpkg_version, rolled_hosts
+from upgrader.lab.packages import MARIADB_INSTALLED, MARIADB_PATCH
+
+STATUS = "Package: libssl3\nVersion: 3.0.1\n\nPackage: mariadb-server\nStatus: install ok installed\nVersion: {}\n"
+
+
+def _host(cfg: LabConfig, name: str, keystone: str, mariadb: str) -> None:
+    upper = cfg.root / "hosts" / name / "ovl"
+    (upper / "etc/up/default").mkdir(parents=True)
+    (upper / "etc/up/default/keystone").write_text(f"KEYSTONE_VENV=/opt/openstack/venvs/keystone-{keystone}\n")
+    (upper / "var/up/lib/dpkg").mkdir(parents=True)
+    (upper / "var/up/lib/dpkg/status").write_text(STATUS.format(mariadb))
+
+
+def test_a_fresh_lab_and_a_lab_never_built_are_not_rolled(tmp_path: Path) -> None:
+    cfg = LabConfig(root=tmp_path, cache=tmp_path / "cache")
+    assert rolled_hosts(cfg) == []
+    for node in cfg.nodes:
+        _host(cfg, node.name, cfg.keystone_installed, MARIADB_INSTALLED)
+    assert rolled_hosts(cfg) == []
+
+
+def test_a_host_on_another_release_or_package_is_rolled(tmp_path: Path) -> None:
+    cfg = LabConfig(root=tmp_path, cache=tmp_path / "cache")
+    _host(cfg, "node1", cfg.keystone_installed, MARIADB_INSTALLED)
+    _host(cfg, "node2", cfg.keystone_target, MARIADB_INSTALLED)
+    _host(cfg, "node3", cfg.keystone_installed, MARIADB_PATCH)
+    assert rolled_hosts(cfg) == ["node2", "node3"]
+
+
+def test_dpkg_version_reads_the_named_stanza_only() -> None:
+    assert dpkg_version(STATUS.format("1:10.11.19"), "mariadb-server") == "1:10.11.19"
+    assert dpkg_version(STATUS.format("x"), "galera-4") == ""
