@@ -53,13 +53,17 @@ def _node(progress: RunProgress, name: str) -> dict[str, Any]:
 
 
 def _verified(records: list[dict[str, Any]], name: str) -> dict[str, Any]:
-    """What the node's last successful verify_node saw running: server version, stale libraries."""
+    """What the node's last successful verify_node saw running: server version, the cluster's
+    size (3 while the others still run the old version proves a mixed-version cluster at full
+    size), stale libraries."""
     found = [r for r in records if r.get("type") == "step_finished" and r.get("node") == name
              and r.get("step") == "verify_node" and r.get("ok")]
     if not found:
         return {}
     last = found[-1]
+    size = str(last.get("galera_cluster_size", ""))
     return {"server_version": last.get("galera_server_version"),
+            "cluster_size_at_verify": int(size) if size.isdigit() else None,
             "stale_libraries_after": last.get("stale_libraries", []),
             "reloaded": last.get("reloaded", [])}
 
