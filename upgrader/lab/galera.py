@@ -58,14 +58,15 @@ def ensure_galera(cfg: LabConfig, sec: LabSecrets) -> str:
 def _bootstrap(cfg: LabConfig) -> LabNode:
     """New cluster on the node that is safe to bootstrap (or a fresh one on node1)."""
     node = _bootstrap_candidate(cfg)
-    if not (cfg.host_dir(node) / "mysql-lib" / "mysql").is_dir():
-        ssh(cfg, node, "mariadb-install-db --user=mysql --skip-test-db >/dev/null",
+    if not (cfg.host_dir(node) / "mysql-lib" / "grastate.dat").exists():
+        # NOTE: never part of a cluster, so nothing to keep: initialised here, not trusted
+        # from the package's postinst (whose copy was seen half made in CI: root refused).
+        ssh(cfg, node, "find /var/lib/mysql -mindepth 1 -delete && "
+                       "mariadb-install-db --user=mysql --skip-test-db >/dev/null",
             what=f"{node.name}: mariadb-install-db")
     else:
         # NOTE: only the node with the newest state may bootstrap; mark it so mysqld accepts.
-        # (a datadir the package's postinst initialised has no grastate.dat yet)
-        ssh(cfg, node, "f=/var/lib/mysql/grastate.dat; [ ! -f $f ] || "
-                       "sed -i 's/^safe_to_bootstrap: 0/safe_to_bootstrap: 1/' $f")
+        ssh(cfg, node, "sed -i 's/^safe_to_bootstrap: 0/safe_to_bootstrap: 1/' /var/lib/mysql/grastate.dat")
     for attempt in (1, 2):
         ssh(cfg, node, "service mariadb bootstrap", timeout=90, what=f"{node.name}: bootstrap galera")
         try:

@@ -333,6 +333,11 @@ mount --bind {h}/opt-openstack /opt/openstack
 mount --bind {cfg.hosts_file} /etc/hosts
 mount --bind {h}/hostname /etc/hostname
 mount -t tmpfs -o mode=755,size=64m tmpfs-{node.name} /run
+# NOTE: a private /tmp as well. The hosts' PID namespaces give their processes the same
+# pids, and tools that name temporary files by pid collide in a shared /tmp: seen as the
+# package postinst's mariadb-install-db failing in one host ("Unknown table
+# 'mysql.tmp_user_sys'") when three hosts install MariaDB at once.
+mount -t tmpfs -o mode=1777,size=256m tmpfs-{node.name}-tmp /tmp
 mkdir -p /run/sshd /run/lock /run/keystone && chmod 1777 /run/lock
 install -d -o mysql -g root -m 755 /run/mysqld
 if [ ! -e /etc/upgrader-lab-seeded ]; then
