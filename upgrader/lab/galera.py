@@ -95,9 +95,9 @@ def _join(cfg: LabConfig, node: LabNode) -> None:
         if attempt == 2:
             raise LabError(f"lab: {node.name}: mariadb did not join the cluster twice (the second "
                            f"time by a full state transfer); its error log ends:\n{log}")
-        # NOTE: seen in CI on a lab left from an earlier run: the joiner's server died while
-        # joining. The lab's data is throwaway, so the retry drops the node's Galera state
-        # (grastate.dat) and the donor sends it everything; nothing is lost on the cluster.
+        # NOTE: seen in CI: a joiner's server died while joining (that time from a half-made
+        # datadir, since fixed by each host's private /tmp). The lab's data is throwaway, so the
+        # retry drops the node's Galera state (grastate.dat) and the donor sends it everything.
         ssh(cfg, node, "service mariadb stop; rm -f /var/lib/mysql/grastate.dat", check=False,
             timeout=90)
 
