@@ -23,17 +23,23 @@ from upgrader.model import PackageFacts
 WATCHED_SOURCES = ("mariadb", "galera-4", "rabbitmq-server", "erlang", "openssl")
 
 _SOURCES_RE = "|".join(WATCHED_SOURCES)
-SCRIPT = rf"""
-debs=$(dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}} ${{Version}} ${{source:Package}}\n' 2>/dev/null |
-  awk '$1 ~ /^[ih]i$/ && $4 ~ /^({_SOURCES_RE})$/ {{print $2, $3, $4}}')
-echo; echo '==debs'; echo "$debs"
-echo; echo '==policy'; [ -n "$debs" ] && apt-cache policy $(echo "$debs" | cut -d' ' -f1) 2>/dev/null
-echo; echo '==stale'
-for m in /proc/[0-9]*/maps; do
-  p=${{m#/proc/}}; p=${{p%/maps}}
-  grep -h '\.so[^ ]* (deleted)$' "$m" 2>/dev/null | awk -v p="$p" -v c="$(cat /proc/$p/comm 2>/dev/null)" '{{print c "[" p "] " $6}}'
-done | sort -u
+# Shell functions, one per section, run by the node's facts script (facts/host.py).
+# debs prints the policy section too: the policy asks about the packages debs found.
+SECTIONS = rf"""
+debs() {{
+  debs=$(dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}} ${{Version}} ${{source:Package}}\n' 2>/dev/null |
+    awk '$1 ~ /^[ih]i$/ && $4 ~ /^({_SOURCES_RE})$/ {{print $2, $3, $4}}')
+  echo "$debs"
+  echo; echo '==policy'; [ -n "$debs" ] && apt-cache policy $(echo "$debs" | cut -d' ' -f1)
+}}
+stale() {{
+  for m in /proc/[0-9]*/maps; do
+    p=${{m#/proc/}}; p=${{p%/maps}}
+    grep -h '\.so[^ ]* (deleted)$' "$m" 2>/dev/null | awk -v p="$p" -v c="$(cat /proc/$p/comm 2>/dev/null)" '{{print c "[" p "] " $6}}'
+  done | sort -u
+}}
 """
+SECTION_NAMES = ("debs", "stale")
 
 _VERSION_LINE = re.compile(r"^ (?:\*\*\*| {3}) (\S+) (-?\d+)$")
 _ORIGIN_LINE = re.compile(r"^ {8}-?\d+ (\S+) (\S+) ")
