@@ -25,8 +25,8 @@ rabbit_cluster() { rabbitmqctl -q cluster_status --formatter json; }
 rabbit_quorum_critical() { rabbitmq-diagnostics -q check_if_node_is_quorum_critical >/dev/null 2>&1; echo $?; }
 """ + packages.SECTIONS
 
-SECTION_NAMES = ("grastate", "packages", "keystone", "rabbit_status", "rabbit_cluster",
-                 "rabbit_quorum_critical") + packages.SECTION_NAMES
+# Each shell function is a section, named after it, printed in the order defined.
+SECTION_NAMES = tuple(re.findall(r"^(\w+)\(\) \{", SECTIONS, re.MULTILINE))
 SCRIPT = SECTIONS + """
 d=$(mktemp -d) || exit 1
 for s in {names}; do "$s" >"$d/$s" 2>/dev/null & done

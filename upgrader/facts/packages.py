@@ -39,7 +39,6 @@ stale() {{
   done | sort -u
 }}
 """
-SECTION_NAMES = ("debs", "stale")
 
 _VERSION_LINE = re.compile(r"^ (?:\*\*\*| {3}) (\S+) (-?\d+)$")
 _ORIGIN_LINE = re.compile(r"^ {8}-?\d+ (\S+) (\S+) ")
