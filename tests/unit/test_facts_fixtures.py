@@ -49,16 +49,16 @@ def _haproxy(doc: dict) -> Any:
 
 def _rabbitmq(doc: dict) -> Any:
     out = doc["output"]
-    return parse_rabbit(doc["args"]["node_name"], out["status"], out["cluster_status"],
-                        out["quorum_critical_rc"])
+    # NOTE: the fixtures recorded `status` too; the parser reads only cluster_status
+    return parse_rabbit(doc["args"]["node_name"], out["cluster_status"], out["quorum_critical_rc"])
 
 
 def _host(doc: dict) -> Any:
     """What gather() derives from one SSH round trip: sections, versions, grastate, RabbitMQ."""
     sections = split_sections(doc["output"])
     seqno, safe = parse_grastate(sections["grastate"]) if sections.get("grastate") else (None, None)
-    rabbit = parse_rabbit(doc["args"]["node_name"], sections.get("rabbit_status", ""),
-                          sections.get("rabbit_cluster", ""), sections.get("rabbit_quorum_critical", ""))
+    rabbit = parse_rabbit(doc["args"]["node_name"], sections.get("rabbit_cluster", ""),
+                          sections.get("rabbit_quorum_critical", ""))
     return {"sections": sorted(sections), "versions": parse_versions(sections),
             "grastate": {"seqno": seqno, "safe_to_bootstrap": safe}, "rabbitmq": rabbit}
 

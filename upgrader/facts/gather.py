@@ -59,8 +59,8 @@ def _node(access: NodeAccess, sample: Rows | str, inside: tuple[dict[str, str], 
     if ssh_error:
         r = RabbitFacts(reachable=False, node_name=access.rabbit_node, error=ssh_error)
     else:
-        r = parse_rabbit(access.rabbit_node, sections.get("rabbit_status", ""),
-                         sections.get("rabbit_cluster", ""), sections.get("rabbit_quorum_critical", ""))
+        r = parse_rabbit(access.rabbit_node, sections.get("rabbit_cluster", ""),
+                         sections.get("rabbit_quorum_critical", ""))
     return NodeFacts(name=access.name, address=access.address, galera=g, rabbitmq=r,
                      versions=host.parse_versions(sections),
                      packages=packages.package_facts(sections.get("debs", ""), sections.get("policy", "")),

@@ -20,7 +20,6 @@ SECTIONS = r"""
 grastate() { cat /var/lib/mysql/grastate.dat; }
 packages() { dpkg-query -W -f='${Package} ${Version}\n' mariadb-server galera-4 rabbitmq-server; }
 keystone() { ( . /etc/default/keystone && "$KEYSTONE_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("keystone"))' ); }
-rabbit_status() { rabbitmq-diagnostics -q status --formatter json; }
 rabbit_cluster() { rabbitmqctl -q cluster_status --formatter json; }
 rabbit_quorum_critical() { rabbitmq-diagnostics -q check_if_node_is_quorum_critical >/dev/null 2>&1; echo $?; }
 """ + packages.SECTIONS
