@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from upgrader import exitcodes
 from upgrader.facts import haproxy
 from upgrader.lab import health
 from waits import wait_until
@@ -95,7 +96,8 @@ def _keystone_up(sock, names) -> bool:
     return all(states.get(n) == "UP" for n in names)
 
 
-def test_uptime_gate_pauses_the_roll_when_requests_fail(lab, lab_secrets, work):
+def test_uptime_gate_pauses_the_roll_when_requests_fail_and_abort_ends_it_after_the_node(
+        lab, lab_secrets, work):
     d, env = work
     sock = str(lab.haproxy_socket)
     assert cli(env, "plan", "--patch").returncode == 0
@@ -120,8 +122,14 @@ def test_uptime_gate_pauses_the_roll_when_requests_fail(lab, lab_secrets, work):
         for name in ("node1", "node3"):
             haproxy.set_state(sock, "keystone", name, "ready")
     wait_until(lambda: _keystone_up(sock, ("node1", "node3")), what="keystone on node1, node3 UP again")
-    cli(env, "resume")
+    # NOTE: abort, not resume: a paused run resumed to the end is what the pause_resume
+    # scenario shows; here the abort of a paused run with a node in flight, on the lab
+    # (and a full roll less for CI): that node is finished first, no other is started.
+    assert cli(env, "abort").returncode == 0
     out, _ = proc.communicate(timeout=900)
-    assert proc.returncode == 0, out
-    assert latest_report(d)["result"] == "success"
+    assert proc.returncode == exitcodes.ABORTED, out
+    report = latest_report(d)
+    assert report["result"] == "aborted"
+    states = {name: node["state"] for name, node in report["nodes"].items()}
+    assert states == {"node2": "done", "node3": "pending", "node1": "pending"}, states
     assert_cluster_healthy(lab, lab_secrets)

@@ -25,6 +25,8 @@ WATCHED_SOURCES = ("mariadb", "galera-4", "rabbitmq-server", "erlang", "openssl"
 _SOURCES_RE = "|".join(WATCHED_SOURCES)
 # Shell functions, one per section, run by the node's facts script (facts/host.py).
 # debs prints the policy section too: the policy asks about the packages debs found.
+# stale: one grep over every process's maps, not a grep, an awk and a cat per process
+# (those forks took 1-2 s of CPU per node in every gather).
 SECTIONS = rf"""
 debs() {{
   debs=$(dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}} ${{Version}} ${{source:Package}}\n' 2>/dev/null |
@@ -33,10 +35,9 @@ debs() {{
   echo; echo '==policy'; [ -n "$debs" ] && apt-cache policy $(echo "$debs" | cut -d' ' -f1)
 }}
 stale() {{
-  for m in /proc/[0-9]*/maps; do
-    p=${{m#/proc/}}; p=${{p%/maps}}
-    grep -h '\.so[^ ]* (deleted)$' "$m" 2>/dev/null | awk -v p="$p" -v c="$(cat /proc/$p/comm 2>/dev/null)" '{{print c "[" p "] " $6}}'
-  done | sort -u
+  grep -H '\.so[^ ]* (deleted)$' /proc/[0-9]*/maps 2>/dev/null |
+    sed -n 's#^/proc/\([0-9]*\)/maps:.* \(/[^ ]*\) (deleted)$#\1 \2#p' | sort -u |
+    while read -r p f; do echo "$(cat /proc/$p/comm 2>/dev/null)[$p] $f"; done | sort -u
 }}
 """
 
