@@ -297,6 +297,8 @@ ansible_user=root
 ansible_ssh_private_key_file={cfg.ssh_key}
 ansible_ssh_common_args=-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes
 ansible_python_interpreter=/usr/bin/python3
+# any ansible run (Molecule's too): modules piped over the one SSH session, not copied first
+ansible_pipelining=true
 
 [all:vars]
 upgrader_cluster={cfg.cluster_name}
