@@ -61,6 +61,7 @@ def prepare_host(cfg: LabConfig, node: LabNode, sec: LabSecrets, keys: dict[str,
     seed = h / "seed"
     _write(seed / "etc/mysql/mariadb.conf.d/60-galera.cnf", render.galera_cnf(cfg, node))
     _write(seed / "etc/rabbitmq/rabbitmq.conf", render.rabbitmq_conf())
+    _write(seed / "etc/rabbitmq/rabbitmq-env.conf", render.rabbitmq_env())
     _write(seed / "var/lib/rabbitmq/.erlang.cookie", sec.erlang_cookie, 0o400)
     _write(seed / "etc/keystone/keystone.conf", render.keystone_conf(cfg, node, sec), 0o640)
     _write(seed / "etc/keystone/ks_wsgi.py", render.KEYSTONE_WSGI)

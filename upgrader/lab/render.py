@@ -95,6 +95,16 @@ loopback_users = none
 """
 
 
+def rabbitmq_env() -> str:
+    return """\
+# Written by upgrader lab.
+# NOTE: no scheduler busy-waiting: three brokers, three MariaDB servers and the roll
+# share two cores here, and an Erlang scheduler that spins while it has no work takes
+# the CPU the others wait for (RabbitMQ's runtime guide: +sbwt none on shared hosts).
+SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"
+"""
+
+
 # ----------------------------------------------------------------- Keystone
 
 
