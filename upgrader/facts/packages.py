@@ -37,7 +37,7 @@ debs() {{
 stale() {{
   grep -H '\.so[^ ]* (deleted)$' /proc/[0-9]*/maps 2>/dev/null |
     sed -n 's#^/proc/\([0-9]*\)/maps:.* \(/[^ ]*\) (deleted)$#\1 \2#p' | sort -u |
-    while read -r p f; do echo "$(cat /proc/$p/comm 2>/dev/null)[$p] $f"; done | sort -u
+    while read -r p f; do echo "$(cat /proc/$p/comm 2>/dev/null)[$p] $f"; done
 }}
 """
 

@@ -67,14 +67,20 @@ def _user_logs_in(cfg: LabConfig, sec: LabSecrets) -> bool:
     """The lab's user exists with the password in the secrets (an AMQP login says both)."""
     import pika
 
-    params = pika.ConnectionParameters(
-        host=cfg.nodes[0].address, credentials=pika.PlainCredentials(USER, sec.rabbitmq_password),
-        connection_attempts=1, socket_timeout=5)
     try:
-        pika.BlockingConnection(params).close()
+        pika.BlockingConnection(_amqp_params(cfg, sec, attempts=1)).close()
         return True
     except Exception:  # pika raises several error types; each means "set the user up"
         return False
+
+
+def _amqp_params(cfg: LabConfig, sec: LabSecrets, attempts: int):
+    """The lab user's AMQP login on the first node."""
+    import pika
+
+    return pika.ConnectionParameters(
+        host=cfg.nodes[0].address, credentials=pika.PlainCredentials(USER, sec.rabbitmq_password),
+        connection_attempts=attempts, retry_delay=1, socket_timeout=5)
 
 
 def _ensure_user(cfg: LabConfig, node: LabNode, sec: LabSecrets) -> None:
@@ -92,10 +98,7 @@ def ensure_quorum_queue(cfg: LabConfig, sec: LabSecrets) -> None:
     """A durable quorum queue with a member on every node (what `revive` must restore)."""
     import pika
 
-    params = pika.ConnectionParameters(
-        host=cfg.nodes[0].address, credentials=pika.PlainCredentials(USER, sec.rabbitmq_password),
-        connection_attempts=10, retry_delay=1, socket_timeout=5)
-    conn = pika.BlockingConnection(params)
+    conn = pika.BlockingConnection(_amqp_params(cfg, sec, attempts=10))
     try:
         conn.channel().queue_declare(QUORUM_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
     finally:
