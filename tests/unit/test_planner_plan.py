@@ -27,7 +27,7 @@ def test_safe_keystone_upgrade_plan():
         "lab", "upgrade", {"keystone": "29.1.0"}, ("node2", "node3", "node1"))
     assert plan.refusals == () and plan.warnings == ()
     assert [s.name for s in plan.preparation] == ["keystone_expand"]
-    assert [s.name for s in plan.finalization] == ["keystone_contract", "rabbitmq_feature_flags"]
+    assert [s.name for s in plan.finalization] == ["keystone_contract"]
     assert re.fullmatch(r"lab-20261126T061500Z-[0-9a-f]{8}", plan.plan_id)
     assert plan.plan_id.endswith(plan.plan_hash[:8]) and len(plan.plan_hash) == 64
     assert plan.inventory == "inventory/lab.yml"
@@ -72,7 +72,7 @@ def test_sst_risk_is_a_warning_within_a_major_and_lengthens_rejoin():
 def test_patch_roll():
     plan = _plan(options=PlanOptions(packages=("openssl",)))
     assert (plan.kind, plan.preparation, [s.name for s in plan.finalization]) == (
-        "patch", (), ["rabbitmq_feature_flags"])
+        "patch", (), [])
 
 
 def test_bad_created_at_is_a_config_error():

@@ -29,7 +29,7 @@ def test_plan_json_shape():
     assert node2["steps"] == list(NODE_STEPS)
     assert node2["estimates"]["upgrade"] == 5.0
     assert (node2["ist_feasible"], node2["donor"]) == (True, "node1")
-    assert data["estimate_s"] == 3 * 45.0 + 10 + 10 + 5
+    assert data["estimate_s"] == 3 * 45.0 + 10 + 10   # nodes, expand, contract
     json.dumps(data)  # serialisable as is
 
 
@@ -38,7 +38,7 @@ def test_table_lists_nodes_in_order_with_reasons():
     rows = [line for line in text.splitlines() if " node" in line and "│" in line]
     assert [row.split("│")[2].strip() for row in rows] == ["node2", "node3", "node1"]
     assert "HAProxy's active MySQL writer: last so writes move once" in text
-    assert "before: keystone_expand" in text and "after: rabbitmq_feature_flags" in text
+    assert "before: keystone_expand" in text and "after: keystone_contract" in text
 
 
 def test_table_shows_refusals_and_warnings_one_per_line():

@@ -46,30 +46,34 @@ def test_estimate(name, options, ist, expected):
     assert estimate_s(name, options, ist=ist) == expected
 
 
-# id, facts, targets, expected (kind, preparation names, finalization names)
+# id, facts, targets, packages moving, expected (kind, preparation names, finalization names)
 CLUSTER_STEPS = [
-    pytest.param(cluster(), {"keystone": "29.1.0"},
-                 ("upgrade", ["keystone_expand"], ["keystone_contract", "rabbitmq_feature_flags"]),
-                 id="kind: keystone upgrade expands and contracts"),
-    pytest.param(cluster(), {"rabbitmq": "3.11.28"}, ("upgrade", [], ["rabbitmq_feature_flags"]),
-                 id="kind: rabbitmq upgrade, no keystone schema steps"),
-    pytest.param(cluster(), {}, ("patch", [], ["rabbitmq_feature_flags"]), id="kind: patch, no targets"),
-    pytest.param(cluster(), {"keystone": "28.1.0", "mariadb": "10.11.19"},
-                 ("patch", [], ["rabbitmq_feature_flags"]), id="kind: patch, targets equal installed"),
-    pytest.param(with_all_versions(cluster(), keystone="29.1.0"), {"keystone": "29.1.0"},
-                 ("patch", [], ["rabbitmq_feature_flags"]), id="kind: already at target"),
-    pytest.param(with_all_versions(cluster(), keystone="29.1.0"), {"keystone": "28.1.0"},
-                 ("upgrade", [], ["rabbitmq_feature_flags"]),
+    pytest.param(cluster(), {"keystone": "29.1.0"}, (),
+                 ("upgrade", ["keystone_expand"], ["keystone_contract"]),
+                 id="kind: keystone upgrade expands and contracts, no new broker release"),
+    pytest.param(cluster(), {"rabbitmq": "3.11.28"}, (), ("upgrade", [], ["rabbitmq_feature_flags"]),
+                 id="kind: rabbitmq upgrade enables its feature flags, no keystone schema steps"),
+    pytest.param(cluster(), {}, (), ("patch", [], []), id="kind: patch, no targets, nothing to finalize"),
+    pytest.param(cluster(), {}, ("rabbitmq-server",), ("patch", [], ["rabbitmq_feature_flags"]),
+                 id="patch moving the rabbitmq-server package enables its feature flags"),
+    pytest.param(cluster(), {}, ("libssl3", "erlang-base"), ("patch", [], []),
+                 id="patch moving libssl3 and Erlang leaves RabbitMQ's release, no flags"),
+    pytest.param(cluster(), {"keystone": "28.1.0", "mariadb": "10.11.19"}, (),
+                 ("patch", [], []), id="kind: patch, targets equal installed"),
+    pytest.param(with_all_versions(cluster(), keystone="29.1.0"), {"keystone": "29.1.0"}, (),
+                 ("patch", [], []), id="kind: already at target"),
+    pytest.param(with_all_versions(cluster(), keystone="29.1.0"), {"keystone": "28.1.0"}, (),
+                 ("upgrade", [], []),
                  id="forced keystone downgrade: the old release cannot expand or contract"),
 ]
 
 
-@pytest.mark.parametrize(("facts", "targets", "expected"), CLUSTER_STEPS)
-def test_cluster_steps_and_kind(facts, targets, expected):
+@pytest.mark.parametrize(("facts", "targets", "moving", "expected"), CLUSTER_STEPS)
+def test_cluster_steps_and_kind(facts, targets, moving, expected):
     options = PlanOptions(targets=targets)
     got = (plan_kind(facts, targets),
            [s.name for s in preparation_steps(facts, options)],
-           [s.name for s in finalization_steps(facts, options)])
+           [s.name for s in finalization_steps(facts, options, moving)])
     assert got == expected
 
 

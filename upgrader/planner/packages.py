@@ -38,6 +38,11 @@ def resolve(facts: ClusterFacts, targets: dict[str, str]) -> dict[str, NodePacka
     return {n.name: resolve_node(n, targets) for n in facts.nodes}
 
 
+def moving_packages(resolved: dict[str, NodePackages]) -> set[str]:
+    """The names of the packages any node's upgrade installs."""
+    return {c.name for np in resolved.values() for c in np.changes}
+
+
 def family(node: NodeFacts, named: PackageFacts) -> list[PackageFacts]:
     """Every installed package of ``named``'s source on ``node``, by name."""
     source = named.source or named.name

@@ -18,7 +18,7 @@ from upgrader.planner.ist import IstVerdict, ist_verdicts
 from upgrader.planner.options import PlanOptions
 from upgrader.planner.order import Slot, roll_order
 from upgrader.planner.package_checks import mariadb_upgrade_needed
-from upgrader.planner.packages import NodePackages, resolve
+from upgrader.planner.packages import NodePackages, moving_packages, resolve
 from upgrader.planner.refusal import make_context, package_counts
 from upgrader.planner.safety import advisories, all_refusals, forced_warnings
 from upgrader.planner.steps import finalization_steps, node_steps, preparation_steps
@@ -47,7 +47,7 @@ def build_plan(
                                packages[slot.name])
                     for slot in slots),
         preparation=preparation_steps(facts, options),
-        finalization=finalization_steps(facts, options),
+        finalization=finalization_steps(facts, options, moving_packages(packages)),
         refusals=tuple(r.message for r in found if r.code not in options.force),
         warnings=tuple(forced_warnings(found, options.force) + advisories(ctx)),
         facts_fingerprint=facts_fingerprint(facts),

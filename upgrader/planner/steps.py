@@ -5,6 +5,7 @@ journal and the playbooks (playbooks/<step>.yml) use the same names.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from upgrader.model import ClusterFacts, PlanStep
@@ -117,11 +118,23 @@ def preparation_steps(facts: ClusterFacts, options: PlanOptions) -> tuple[PlanSt
     return (_cluster_step("keystone_expand", options),)
 
 
-def finalization_steps(facts: ClusterFacts, options: PlanOptions) -> tuple[PlanStep, ...]:
-    """Cluster steps after the last node; never mid-roll (mixed-version window guard)."""
+def _rabbitmq_changes(facts: ClusterFacts, options: PlanOptions, moving: Collection[str]) -> bool:
+    """The roll installs another RabbitMQ release: by target, or the package among those moving."""
+    target = options.targets.get("rabbitmq")
+    return (target is not None and changes(facts, "rabbitmq", target)) or "rabbitmq-server" in moving
+
+
+def finalization_steps(facts: ClusterFacts, options: PlanOptions,
+                       moving: Collection[str] = ()) -> tuple[PlanStep, ...]:
+    """Cluster steps after the last node; never mid-roll (mixed-version window guard).
+
+    moving: the packages any node's upgrade installs (planner/packages.py).
+    """
     steps = []
     if _keystone_changes(facts, options):
         steps.append(_cluster_step("keystone_contract", options))
-    # Idempotent, and after a patch roll every node runs one release, so always safe here.
-    steps.append(_cluster_step("rabbitmq_feature_flags", options))
+    # NOTE: only a new RabbitMQ release brings feature flags to enable; a roll that leaves
+    # the broker's release alone has none, and the step cost 6-10 s of every such roll.
+    if _rabbitmq_changes(facts, options, moving):
+        steps.append(_cluster_step("rabbitmq_feature_flags", options))
     return tuple(steps)
