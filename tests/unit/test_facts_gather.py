@@ -67,3 +67,28 @@ def test_broker_stopped_mysql_stopped() -> None:
 def test_grastate_section(grastate: str, seqno) -> None:
     facts = gather._node(NODE2, ROWS, ({**SECTIONS, "grastate": grastate}, ""))
     assert facts.galera.grastate_seqno == seqno
+
+
+def test_the_health_check_between_nodes_skips_the_quorum_check_apt_and_the_library_scan():
+    from upgrader.facts import host
+
+    loop = next(line for line in host.script(host.HEALTH_SECTIONS).splitlines() if line.startswith("for s in"))
+    assert loop.split(";")[0].split()[3:] == list(host.HEALTH_SECTIONS)
+    assert set(host.HEALTH_SECTIONS) < set(host.SECTION_NAMES)
+    assert not {"rabbit_quorum_critical", "policy", "stale"} & set(host.HEALTH_SECTIONS)
+
+
+def test_facts_without_apt_policy_fingerprint_as_the_full_facts():
+    """The between-node check compares the plan's fingerprint on a resumed run: the
+    sections it skips must not move it."""
+    from upgrader.model import ClusterFacts
+    from upgrader.planner.fingerprint import facts_fingerprint
+
+    full = split_sections(_recorded("packages", "node1_patch_pending")["output"])
+    health = {k: v for k, v in full.items() if k in ("debs",)}
+    assert full.keys() > health.keys() and "policy" in full
+
+    def fingerprint(sections: dict) -> str:
+        node = gather._node(NODE2, {k: list(v) for k, v in ROWS.items()}, (SECTIONS | sections, ""))
+        return facts_fingerprint(ClusterFacts(cluster="lab", gathered_at="", nodes=(node,)))
+    assert fingerprint(full) == fingerprint(health)

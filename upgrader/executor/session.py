@@ -21,6 +21,7 @@ from upgrader.errors import ConfigError, UnsafeCluster
 from upgrader.events import EventBus
 from upgrader.executor.orchestrator import Orchestrator, Outcome, RunSetup
 from upgrader.facts.gather import gather
+from upgrader.facts.host import HEALTH_SECTIONS
 from upgrader.inventory import Cluster, load_cluster, load_secrets, runtime_overlay
 from upgrader.journal import Journal, RunProgress, read_records, replay
 from upgrader.machine import RunState
@@ -91,7 +92,8 @@ def health_check(cluster: Cluster, secrets: dict[str, str], plan: Plan,
     unused = [just_read] if just_read is not None else []
 
     def check(node: str, rolled: tuple[str, ...]) -> list[str]:
-        facts = unused.pop() if unused and not rolled else gather(cluster, secrets, sample_s=0.5)
+        facts = (unused.pop() if unused and not rolled
+                 else gather(cluster, secrets, sample_s=0.5, sections=HEALTH_SECTIONS))
         problems = [r.message for r in refusals(facts, options)]
         return problems + drift(plan, facts, rolled=rolled)
     return check

@@ -16,11 +16,15 @@ Rows = dict[str, list[tuple[str, str]]]
 
 
 def gather(cluster: Cluster, secrets: dict[str, str], *, sample_s: float = 2.0,
-           sleep: Callable[[float], None] = time.sleep) -> ClusterFacts:
-    """Facts of every node, HAProxy's view, and the write rate over ``sample_s`` seconds."""
+           sleep: Callable[[float], None] = time.sleep,
+           sections: tuple[str, ...] = host.SECTION_NAMES) -> ClusterFacts:
+    """Facts of every node, HAProxy's view, and the write rate over ``sample_s`` seconds.
+
+    sections: the node script's sections to read (host.HEALTH_SECTIONS between two nodes).
+    """
     password = secrets.get("mariadb_upgrader_password", "")
     with ThreadPoolExecutor(max_workers=2 * len(cluster.nodes)) as pool:
-        inside = {n.name: pool.submit(host.collect, n) for n in cluster.nodes}
+        inside = {n.name: pool.submit(host.collect, n, names=sections) for n in cluster.nodes}
         t0, first = time.monotonic(), _sample_all(pool, cluster, password)
         sleep(sample_s)
         t1, second = time.monotonic(), _sample_all(pool, cluster, password)
