@@ -8,7 +8,6 @@ import pytest
 
 from upgrader.lab import lifecycle, state
 from upgrader.lab.config import LabConfig
-from upgrader.lab.fresh import rolled_hosts
 
 
 def _say(phase: str, detail: str) -> None:
@@ -18,11 +17,9 @@ def _say(phase: str, detail: str) -> None:
 @pytest.fixture(scope="session")
 def lab():
     cfg = LabConfig.from_env()
-    if rolled_hosts(cfg):
-        # NOTE: the demo (run first in CI) leaves the lab rolled to the target release;
-        # the tests start from the release a fresh lab installs.
-        lifecycle.down(cfg, _say)
-    lifecycle.up(cfg, _say)
+    # NOTE: the demo (run first in CI) leaves the lab rolled to the target release;
+    # the tests start from the release a fresh lab installs.
+    lifecycle.up_fresh(cfg, _say)
     return cfg
 
 

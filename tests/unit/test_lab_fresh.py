@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from upgrader.lab.config import LabConfig
-from upgrader.lab.fresh import dpkg_version, rolled_hosts
+from upgrader.lab.fresh import dpkg_version, moved, only_keystone_moved, rolled_hosts
 from upgrader.lab.packages import MARIADB_INSTALLED, MARIADB_PATCH
 
 STATUS = "Package: libssl3\nVersion: 3.0.1\n\nPackage: mariadb-server\nStatus: install ok installed\nVersion: {}\n"
@@ -35,3 +35,16 @@ def test_a_host_on_another_release_or_package_is_rolled(tmp_path: Path) -> None:
 def test_dpkg_version_reads_the_named_stanza_only() -> None:
     assert dpkg_version(STATUS.format("1:10.11.19"), "mariadb-server") == "1:10.11.19"
     assert dpkg_version(STATUS.format("x"), "galera-4") == ""
+
+
+def test_what_moved_decides_between_putting_keystone_back_and_a_rebuild(tmp_path: Path) -> None:
+    cfg = LabConfig(root=tmp_path, cache=tmp_path / "cache")
+    _host(cfg, "node1", cfg.keystone_target, MARIADB_INSTALLED)
+    _host(cfg, "node2", cfg.keystone_target, MARIADB_INSTALLED)
+    _host(cfg, "node3", cfg.keystone_installed, MARIADB_INSTALLED)
+    found = moved(cfg)
+    assert found == {"node1": ("keystone",), "node2": ("keystone",)} and only_keystone_moved(found)
+    (cfg.root / "hosts/node3/ovl/var/up/lib/dpkg/status").write_text(STATUS.format(MARIADB_PATCH))
+    found = moved(cfg)
+    assert found["node3"] == ("mariadb",) and not only_keystone_moved(found)
+    assert not only_keystone_moved({})

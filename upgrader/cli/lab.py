@@ -9,7 +9,6 @@ from rich.console import Console
 
 from upgrader.lab import health, lifecycle, state
 from upgrader.lab.config import LabConfig
-from upgrader.lab.fresh import rolled_hosts
 
 app = typer.Typer(no_args_is_help=True, help="The local lab: a real 3-node control plane.")
 out = Console()
@@ -23,16 +22,12 @@ def _reporter():
 
 @app.command()
 def up(fresh: Annotated[bool, typer.Option(
-        "--fresh", help="Rebuild the lab first if a host runs another Keystone release or "
-                        "MariaDB package than a fresh lab installs (after a roll).")] = False) -> None:
+        "--fresh", help="Start from what a fresh lab installs: after a roll, put Keystone back "
+                        "when only Keystone moved, else rebuild the lab.")] = False) -> None:
     """Bring the lab up (idempotent) and print its health."""
     cfg = LabConfig.from_env()
-    moved = fresh and rolled_hosts(cfg)
-    if moved:
-        out.print(f"lab: {', '.join(moved)} rolled since the lab was built; rebuilding it")
-        lifecycle.down(cfg, _reporter())
     with out.status("[bold]bringing the lab up[/]", spinner="dots"):
-        took = lifecycle.up(cfg, _reporter())
+        took = (lifecycle.up_fresh if fresh else lifecycle.up)(cfg, _reporter())
         h = health.settled(cfg, state.load_secrets(cfg))   # servers past their rise count
     out.print(health.table(h))
     out.print(f"lab up in {took:.1f} s; inventory: {cfg.inventory_file}")

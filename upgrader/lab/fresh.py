@@ -9,18 +9,29 @@ from upgrader.lab.config import LabConfig
 from upgrader.lab.packages import MARIADB_INSTALLED
 
 
-def rolled_hosts(cfg: LabConfig) -> list[str]:
-    """Hosts that run another Keystone release or MariaDB package than a fresh lab."""
-    found = []
+def moved(cfg: LabConfig) -> dict[str, tuple[str, ...]]:
+    """{host: components moved off what a fresh lab installs ("keystone", "mariadb")}."""
+    found = {}
     for node in cfg.nodes:
         upper = cfg.host_dir(node) / "ovl"
         defaults = upper / "etc" / "up" / "default" / "keystone"
         keystone_moved = defaults.exists() and f"keystone-{cfg.keystone_installed}" not in defaults.read_text()
         status = upper / "var" / "up" / "lib" / "dpkg" / "status"
         mariadb_moved = status.exists() and dpkg_version(status.read_text(), "mariadb-server") != MARIADB_INSTALLED
-        if keystone_moved or mariadb_moved:
-            found.append(node.name)
+        parts = tuple(c for c, m in (("keystone", keystone_moved), ("mariadb", mariadb_moved)) if m)
+        if parts:
+            found[node.name] = parts
     return found
+
+
+def rolled_hosts(cfg: LabConfig) -> list[str]:
+    """Hosts that run another Keystone release or MariaDB package than a fresh lab."""
+    return list(moved(cfg))
+
+
+def only_keystone_moved(found: dict[str, tuple[str, ...]]) -> bool:
+    """Keystone can be put back in place (keystone.reset); a moved package needs a rebuild."""
+    return bool(found) and all(parts == ("keystone",) for parts in found.values())
 
 
 def dpkg_version(status: str, package: str) -> str:

@@ -5,7 +5,7 @@ import shutil
 import time
 from typing import Callable
 
-from upgrader.lab import galera, haproxy, hosts, keystone, net, packages, rabbitmq, render, state
+from upgrader.lab import fresh, galera, haproxy, hosts, keystone, net, packages, rabbitmq, render, state
 from upgrader.lab.config import LabConfig
 from upgrader.lab.sh import parallel, run
 
@@ -13,8 +13,12 @@ from upgrader.lab.sh import parallel, run
 Report = Callable[[str, str], None]
 
 
-def up(cfg: LabConfig, report: Report) -> float:
-    """Bring every part up that is not up yet. Returns the wall time in seconds."""
+def up(cfg: LabConfig, report: Report, keystone_back: bool = False) -> float:
+    """Bring every part up that is not up yet. Returns the wall time in seconds.
+
+    keystone_back: Keystone is put back to the fresh lab's release (lab up --fresh after
+    a roll that moved only Keystone), once the rest is up.
+    """
     started = time.monotonic()
     net.require_namespaces()
     _require_setup(cfg)
@@ -43,9 +47,23 @@ def up(cfg: LabConfig, report: Report) -> float:
     report("rabbitmq", "RabbitMQ through `service rabbitmq-server`")
     report("rabbitmq", rabbitmq.ensure_rabbitmq(cfg, sec))
     rabbitmq.ensure_quorum_queue(cfg, sec)
+    if keystone_back:
+        report("keystone", keystone.reset(cfg))
     report("keystone", keystone.ensure_schema(cfg, sec))
     report("keystone", keystone.ensure_servers(cfg))
     return time.monotonic() - started
+
+
+def up_fresh(cfg: LabConfig, report: Report) -> float:
+    """`up`, from the release and packages a fresh lab installs: a lab a roll moved is
+    rebuilt, or only its Keystone put back when nothing else moved."""
+    found = fresh.moved(cfg)
+    if found and not fresh.only_keystone_moved(found):
+        report("lab", f"{', '.join(found)} rolled since the lab was built: rebuilding it")
+        down(cfg, report)
+    elif found:
+        report("lab", f"Keystone on {', '.join(found)} rolled since the lab was built: putting it back")
+    return up(cfg, report, keystone_back=bool(found))
 
 
 def _require_setup(cfg: LabConfig) -> None:
