@@ -8,7 +8,9 @@ finalizer never leaves an apply running (abort, wait, then kill the server).
 What it proves: the canary rolls and waits; `a` approves it; `p` during the next node
 lets the playbook run in flight finish its safe stretch and starts nothing further;
 `r` resumes; the watch window shows the same grid and the same pause; `q` in watch
-leaves the roll going; each key is audited in the journal with its terminal.
+leaves the roll going; `x` (confirmed with `y`) aborts once node3 is finished, before
+node1 (exit 4); each key is audited in the journal with its terminal. The full roll to
+the end is the Molecule scenarios' (this test stops a node early: a minute of CI).
 """
 from __future__ import annotations
 
@@ -129,7 +131,7 @@ def tmux(work):
     t.kill()
 
 
-def test_apply_tui_canary_approve_pause_resume_with_a_second_terminal_watching(lab, lab_secrets, work, tmux):
+def test_apply_tui_canary_approve_pause_resume_abort_with_a_second_terminal_watching(lab, lab_secrets, work, tmux):
     _, env = work
     cp = cli(env, "plan", "--patch", timeout=300)
     assert cp.returncode == 0, cp.stdout + cp.stderr
@@ -184,15 +186,24 @@ def test_apply_tui_canary_approve_pause_resume_with_a_second_terminal_watching(l
     wait_record(journal, lambda r: r["type"] == "step_finished" and r["ts"] > left_at,
                 timeout=120, what="progress after the watch left")
     assert not control.read(journal.parent).paused and not control.read(journal.parent).abort
-    final = tmux.wait_screen("roll", "DONE: every node rolled", timeout=900)
+
+    # x while node3 is still in flight: asked first; node3 is finished, node1 never starts
+    tmux.keys("roll", "x")
+    tmux.wait_screen("roll", "y: yes, abort", timeout=10)
+    tmux.keys("roll", "y")
+    wait_record(journal, lambda r: r["type"] == "control" and r["action"] == "abort",
+                timeout=30, what="the abort")
+    final = tmux.wait_screen("roll", "ABORTED: the roll stopped at a step boundary", timeout=600)
     print("---- final: apply --tui ----\n" + final)
     tmux.keys("roll", "q")
-    tmux.wait_screen("roll", "ROLL-EXIT=0", timeout=120)
+    tmux.wait_screen("roll", "ROLL-EXIT=4", timeout=120)
 
     st = status(env)
-    assert st["run_state"] == "done" and all(n["state"] == "done" for n in st["nodes"].values())
+    assert st["run_state"] == "aborted"
+    assert {n: v["state"] for n, v in st["nodes"].items()} == {"node2": "done", "node3": "done", "node1": "pending"}
     history = control.control_history(journal)
-    assert [(h.action, h.via) for h in history] == [("approve", "tui"), ("pause", "tui"), ("resume", "tui")]
+    assert [(h.action, h.via) for h in history] == [
+        ("approve", "tui"), ("pause", "tui"), ("resume", "tui"), ("abort", "tui")]
     assert len({h.tty for h in history}) == 1                 # all from the roll window's terminal
     # `status` says who did what (cli/apply.py prints control.describe of control_history)
     text = cli(env, "status").stdout
