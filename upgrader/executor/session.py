@@ -214,7 +214,8 @@ def _refuse_drift(cluster: Cluster | None, secrets: dict[str, str], plan: Plan) 
     """The facts read, when the plan still matches them; UnsafeCluster when it does not."""
     if cluster is None:
         return None
-    facts = gather(cluster, secrets, sample_s=0.5)
+    # HEALTH_SECTIONS: the fingerprint and the first health check read nothing more.
+    facts = gather(cluster, secrets, sample_s=0.5, sections=HEALTH_SECTIONS)
     lines = drift(plan, facts)
     if lines:
         raise UnsafeCluster(f"plan {plan.plan_id} is stale: {lines[0]} (run `upgrader plan` again)")
