@@ -189,7 +189,7 @@ def test_apply_tui_canary_approve_pause_resume_abort_with_a_second_terminal_watc
 
     # x while node3 is still in flight: asked first; node3 is finished, node1 never starts
     tmux.keys("roll", "x")
-    tmux.wait_screen("roll", "y: yes, abort", timeout=10)
+    tmux.wait_screen("roll", "Abort the roll?", timeout=10)
     tmux.keys("roll", "y")
     wait_record(journal, lambda r: r["type"] == "control" and r["action"] == "abort",
                 timeout=30, what="the abort")
