@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from upgrader.lab.config import LabConfig
-from upgrader.lab.fresh import dpkg_version, moved, only_keystone_moved, rolled_hosts
+from upgrader.lab.fresh import dpkg_version, moved, only_keystone_moved
 from upgrader.lab.packages import MARIADB_INSTALLED, MARIADB_PATCH
 
 STATUS = "Package: libssl3\nVersion: 3.0.1\n\nPackage: mariadb-server\nStatus: install ok installed\nVersion: {}\n"
@@ -18,10 +18,10 @@ def _host(cfg: LabConfig, name: str, keystone: str, mariadb: str) -> None:
 
 def test_a_fresh_lab_and_a_lab_never_built_are_not_rolled(tmp_path: Path) -> None:
     cfg = LabConfig(root=tmp_path, cache=tmp_path / "cache")
-    assert rolled_hosts(cfg) == []
+    assert moved(cfg) == {}
     for node in cfg.nodes:
         _host(cfg, node.name, cfg.keystone_installed, MARIADB_INSTALLED)
-    assert rolled_hosts(cfg) == []
+    assert moved(cfg) == {}
 
 
 def test_a_host_on_another_release_or_package_is_rolled(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_a_host_on_another_release_or_package_is_rolled(tmp_path: Path) -> None:
     _host(cfg, "node1", cfg.keystone_installed, MARIADB_INSTALLED)
     _host(cfg, "node2", cfg.keystone_target, MARIADB_INSTALLED)
     _host(cfg, "node3", cfg.keystone_installed, MARIADB_PATCH)
-    assert rolled_hosts(cfg) == ["node2", "node3"]
+    assert moved(cfg) == {"node2": ("keystone",), "node3": ("mariadb",)}
 
 
 def test_dpkg_version_reads_the_named_stanza_only() -> None:

@@ -24,11 +24,6 @@ def moved(cfg: LabConfig) -> dict[str, tuple[str, ...]]:
     return found
 
 
-def rolled_hosts(cfg: LabConfig) -> list[str]:
-    """Hosts that run another Keystone release or MariaDB package than a fresh lab."""
-    return list(moved(cfg))
-
-
 def only_keystone_moved(found: dict[str, tuple[str, ...]]) -> bool:
     """Keystone can be put back in place (keystone.reset); a moved package needs a rebuild."""
     return bool(found) and all(parts == ("keystone",) for parts in found.values())
