@@ -91,6 +91,14 @@ def test_in_flight_is_cut_to_the_width_and_says_when_a_pause_waits_for_it():
     assert len(text) == 80 and text.endswith("...")
 
 
+def test_in_flight_says_nothing_runs_once_the_run_has_ended():
+    started = {"ts": "2026-12-01T10:04:48+00:00", "node": None, "step": "keystone_contract",
+               "task": "Contract the schema"}
+    assert render.inflight_text(started, NOW, paused=False, ended="success") == (
+        "in flight: nothing, the run has ended (success)")
+    assert render.inflight_text(started, NOW, paused=False).startswith("in flight 12s: cluster keystone_contract")
+
+
 def test_health_without_samples_and_stale_samples_say_so():
     assert render.health_text(None, ["node1"], {}, None).startswith("health: no samples")
     stale = render.health_text({"live": False, "interval_s": 2, "nodes": {}}, ["node1"], {}, 300)

@@ -184,8 +184,14 @@ def task_line(line: dict[str, Any]) -> str | None:
 
 
 def inflight_text(started: dict[str, Any] | None, now: datetime, paused: bool,
-                  width: int = 80) -> str:
-    """The task the playbook run in flight started last, and for how long (cut to width)."""
+                  width: int = 80, ended: str = "") -> str:
+    """The task the playbook run in flight started last, and for how long (cut to width).
+
+    ended: the run's final result ("success", "aborted"); then no playbook runs, and the
+    last task started (a cluster step's) must not read as if it still did.
+    """
+    if ended:
+        return f"in flight: nothing, the run has ended ({ended})"
     if started is None:
         return "in flight: no playbook task yet"
     try:
