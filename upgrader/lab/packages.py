@@ -104,15 +104,9 @@ def installed(cfg: LabConfig, node: LabNode, package: str) -> str:
 
 
 def ensure_host_packages(cfg: LabConfig) -> str:
-    """MariaDB MARIADB_INSTALLED on every host that has none; a no-op for the others.
-
-    NOTE: a host a roll moved to another version is left on it. Installing the lab's
-    version there downgraded the packages under the running servers, and then `lab up
-    --fresh` saw nothing moved while libssl3 stayed patched (the roll scenario's plan
-    then had no libssl3 to move); `--fresh` rebuilds such a lab instead.
-    """
+    """Every host on MariaDB MARIADB_INSTALLED; a no-op for hosts already there."""
     specs = [f"{p}={MARIADB_INSTALLED}" for p in machine_family("mariadb")]
-    todo = [n for n in cfg.nodes if not installed(cfg, n, "mariadb-server")]
+    todo = [n for n in cfg.nodes if installed(cfg, n, "mariadb-server") != MARIADB_INSTALLED]
     # NOTE: man-db's trigger costs ~4 s per apt run and nothing in a lab host reads man pages.
     # NOTE: policy-rc.d keeps the package scripts from starting mariadb: a server started by a
     # postinst on a half-built lab (its Galera peers not up) answers but is in no cluster, and
@@ -124,5 +118,5 @@ def ensure_host_packages(cfg: LabConfig) -> str:
     parallel(lambda n: ssh(cfg, n, command, timeout=300, what=f"{n.name}: apt-get install MariaDB "
                            f"{MARIADB_INSTALLED}"), todo)
     if not todo:
-        return "MariaDB installed in every host"
+        return f"every host on MariaDB {MARIADB_INSTALLED}"
     return f"MariaDB {MARIADB_INSTALLED} installed in {', '.join(n.name for n in todo)}"
