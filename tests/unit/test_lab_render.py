@@ -65,6 +65,13 @@ def test_keystone_config_uses_the_vip_and_shared_key_repositories():
     assert "key_repository = /etc/keystone/fernet-keys" in text
 
 
+def test_keystone_hashes_the_lab_passwords_at_bcrypts_cheapest_cost():
+    # the probe's password logins must not eat the two cores the roll runs on
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read_string(render.keystone_conf(CFG, CFG.nodes[0], SEC))
+    assert conf["identity"]["password_hash_rounds"] == "4"
+
+
 @pytest.mark.parametrize("script", [render.KEYSTONE_INIT, render.host_init(CFG, CFG.nodes[0])],
                          ids=["keystone init script", "host init"])
 def test_shell_scripts_parse(script, tmp_path):
