@@ -28,7 +28,7 @@ if ! grep -qs 'exit 101' /usr/sbin/policy-rc.d; then
 fi
 
 APT_PACKAGES=(
-    mariadb-server galera-4 mariadb-backup mariadb-client socat rsync
+    mariadb-server galera-4 galera-arbitrator-4 mariadb-backup mariadb-client socat rsync
     haproxy rabbitmq-server openssh-server openssh-client tini iproute2 procps
     python3-venv python3-pymysql python3-apt tmux
 )

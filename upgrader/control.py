@@ -46,6 +46,7 @@ PAUSE_REASONS: dict[str, str] = {   # the fixed list; `upgrader status` shows th
     "health_gate": "a health gate did not pass in time",
     "canary_approval": "the canary node is done; waiting for `upgrader approve`",
     "unexpected_error": "upgrader stopped on an unexpected error; the cluster keeps serving",
+    "cluster_fault": "the watcher saw a fault outside the node in flight (a member lost, no quorum)",
 }
 
 

@@ -20,7 +20,8 @@ TABLE: tuple[tuple[int, str], ...] = (
     (ABORTED, "the run was aborted at a safe point; no node is half-rolled"),
     (INTERNAL, "internal error (a bug): one line on stderr, the traceback in the crash log it "
                "names; the run, if any, resumes with `upgrader apply`"),
-    (INTERRUPTED, "interrupted (Ctrl-C); the run, if any, resumes with `upgrader apply`"),
+    (INTERRUPTED, "interrupted (Ctrl-C or SIGTERM); the report is written, the run, if any, resumes "
+                  "with `upgrader apply`"),
 )
 
 # Run results (Outcome.result, the report's "result") -> exit code.

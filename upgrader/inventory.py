@@ -45,6 +45,7 @@ class Cluster:
     all_hosts: tuple[str, ...] = ()             # every host of the inventory (for the runtime overlay)
     layout: Layout | None = None                # which groups play galera, rabbitmq, keystone, haproxy
     group_overlay: dict = field(default_factory=dict, compare=False)   # upgrader's groups, when renamed
+    arbitrator: str = ""                        # the galera_arbitrator host (garbd for the roll), if any
 
     def node(self, name: str) -> NodeAccess:
         for n in self.nodes:
@@ -99,6 +100,7 @@ def load_cluster(path: str | os.PathLike[str]) -> Cluster:
             ssh_args=str(hv.get("ansible_ssh_common_args", "")),
             rabbit_node=str(hv.get("rabbitmq_node", f"rabbit@{name}")),
         ))
+    arbitrator = _arbitrator(p, hosts, {name for name, _ in galera})
     first = dict(galera[0][1])
     need = ("haproxy_admin_socket", "upgrader_secrets_file")
     missing = [k for k in need if k not in first]
@@ -118,7 +120,30 @@ def load_cluster(path: str | os.PathLike[str]) -> Cluster:
         all_hosts=tuple(sorted(hostvars)),
         layout=layout,
         group_overlay=overlay_inventory(layout, {g: [h for h, _ in m] for g, m in hosts.items()}),
+        arbitrator=arbitrator,
     )
+
+
+ARBITRATOR_GROUP = "galera_arbitrator"
+
+
+def _arbitrator(p: Path, hosts: dict[str, list[tuple[str, dict]]], galera: set[str]) -> str:
+    """The host that runs garbd during a roll, or "" when the inventory names none.
+
+    NOTE: garbd is the third vote while one node is out: with node2 away for its
+    upgrade, node1 + garbd stay Primary if node3 fails, and node3 + garbd if node1
+    fails. One arbitrator only: two would make the vote count even again.
+    """
+    names = [h for h, _ in hosts.get(ARBITRATOR_GROUP, [])]
+    if len(names) > 1:
+        raise ConfigError(f"inventory {p}: group '{ARBITRATOR_GROUP}' has {len(names)} hosts; "
+                          "one arbitrator is a third vote, two make the count even again")
+    if names and names[0] in galera:
+        raise ConfigError(f"inventory {p}: the arbitrator {names[0]} is a Galera node; garbd must "
+                          "run on a host that is not rolled (a load balancer or a deployment host)")
+    if names:
+        validate.node_name(names[0])
+    return names[0] if names else ""
 
 
 def _layout(p: Path, hosts: dict[str, list[tuple[str, dict]]]) -> Layout:

@@ -143,6 +143,7 @@ class ClusterFacts:
     write_rate: WriteRate = field(default_factory=WriteRate)
     inventory_hosts: tuple[str, ...] = ()  # hosts the inventory names, for the match check
     schema_version: int = 1
+    arbitrator: str = ""                 # the inventory's galera_arbitrator host (garbd), if any
 
     def node(self, name: str) -> NodeFacts:
         for n in self.nodes:

@@ -85,6 +85,22 @@ def write_report(report: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def node_lines(progress: RunProgress) -> list[str]:
+    """One line per node, as the journal has it: its state, a step in flight, a failed step."""
+    in_flight = progress.in_flight()
+    lines = []
+    for name, node in progress.nodes.items():
+        line = f"  {name}: {node.state.value}"
+        if name in in_flight:
+            line += f", {in_flight[name].step} in flight"
+        if node.failed_step:
+            line += f", {node.failed_step} failed: {node.last_error or 'no message'}"
+        lines.append(line)
+    if "" in in_flight:
+        lines.append(f"  cluster step {in_flight[''].step} in flight")
+    return lines
+
+
 def summary_table(report: dict[str, Any]) -> Table:
     t = Table(title=f"run {report['run_id']}: {report['result']}")
     for col in ("node", "state", "before", "after", "transfer", "window", "slowest step"):

@@ -188,6 +188,14 @@ CASES: list[Case] = [
          f"inventory {{tmp}}/inv.ini: group 'galera' has 2 host(s); {SIZE}", setup=inventory(galera=2)),
     Case("inventory-4-galera", "4 Galera hosts", ("plan", "-i", "{tmp}/inv.ini"),
          f"inventory {{tmp}}/inv.ini: group 'galera' has 4 hosts; {EVEN}", setup=inventory(galera=4)),
+    Case("inventory-2-arbitrators", "2 hosts in galera_arbitrator", ("plan", "-i", "{tmp}/inv.ini"),
+         "inventory {tmp}/inv.ini: group 'galera_arbitrator' has 2 hosts; one arbitrator is a third "
+         "vote, two make the count even again",
+         setup=inventory(extra="[galera_arbitrator]\nlb\nlb2 ansible_connection=local\n")),
+    Case("inventory-arbitrator-is-node", "the arbitrator is a Galera node", ("plan", "-i", "{tmp}/inv.ini"),
+         "inventory {tmp}/inv.ini: the arbitrator node2 is a Galera node; garbd must run on a host "
+         "that is not rolled (a load balancer or a deployment host)",
+         setup=inventory(extra="[galera_arbitrator]\nnode2\n")),
     Case("inventory-no-socket-var", "inventory without haproxy_admin_socket",
          ("plan", "-i", "{fx}/inventories/no_admin_socket.ini"),
          "inventory {fx}/inventories/no_admin_socket.ini: missing variable haproxy_admin_socket"),

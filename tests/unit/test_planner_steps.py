@@ -1,6 +1,8 @@
 """Step names, estimates, cluster steps and the plan kind."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from planner_fixtures import cluster, with_all_versions
@@ -65,6 +67,13 @@ CLUSTER_STEPS = [
     pytest.param(with_all_versions(cluster(), keystone="29.1.0"), {"keystone": "28.1.0"}, (),
                  ("upgrade", [], []),
                  id="forced keystone downgrade: the old release cannot expand or contract"),
+    pytest.param(replace(cluster(), arbitrator="lb"), {"keystone": "29.1.0"}, (),
+                 ("upgrade", ["galera_arbitrator_join", "keystone_expand"],
+                  ["keystone_contract", "galera_arbitrator_leave"]),
+                 id="arbitrator: garbd joins before everything and leaves after everything"),
+    pytest.param(replace(cluster(), arbitrator="lb"), {}, (),
+                 ("patch", ["galera_arbitrator_join"], ["galera_arbitrator_leave"]),
+                 id="arbitrator: a patch roll is covered by garbd too"),
 ]
 
 

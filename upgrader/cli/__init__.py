@@ -39,7 +39,7 @@ def main() -> None:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except UpgraderError as e:
-        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        tell_error(e)
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
@@ -56,21 +56,32 @@ def main() -> None:
         _internal_error(e)
 
 
-def _internal_error(e: Exception) -> None:
-    """One line, the traceback kept in a crash log, and where the cluster's run stands."""
-    log = _crash_log(e)
+def tell_error(e: UpgraderError) -> None:
+    """The one line of an error upgrader reports (bad input, an unsafe cluster, ...)."""
+    err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+
+
+def tell_internal_error(e: BaseException) -> None:
+    """One line naming the crash log that keeps the traceback (a bug, not the operator's)."""
+    log = crash_log(e)
     first = (str(e).splitlines() or [""])[0][:300]
     err.print(f"[red]internal error:[/] {type(e).__name__}: {first} (a bug in upgrader; "
               f"traceback in {log or 'stderr of a re-run with UPGRADER_DEBUG=1'})",
               highlight=False, soft_wrap=True)
+    if os.environ.get("UPGRADER_DEBUG"):
+        traceback.print_exception(e)
+
+
+def _internal_error(e: Exception) -> None:
+    """One line, the traceback kept in a crash log, and where the cluster's run stands."""
+    tell_internal_error(e)
     for line in _run_state_lines():
         err.print(line, highlight=False, soft_wrap=True)
-    if os.environ.get("UPGRADER_DEBUG"):
-        traceback.print_exc()
     sys.exit(exitcodes.INTERNAL)
 
 
-def _crash_log(e: Exception) -> str:
+def crash_log(e: BaseException) -> str:
+    """The path of a new 0600 file with the command line and e's traceback; "" if none could be written."""
     try:
         from upgrader.paths import locations, private_dir
 

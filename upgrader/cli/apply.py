@@ -3,15 +3,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from upgrader import control, exitcodes, registry
+from upgrader.cli import crash_log, tell_error, tell_internal_error
 from upgrader.cli.common import ClusterOpt, InventoryOpt, JsonOpt, find_run
 from upgrader.errors import ConfigError, LockHeld, UpgraderError
 from upgrader.events import EventBus
@@ -21,7 +26,7 @@ from upgrader.journal import replay
 from upgrader.paths import Locations, absolute, locations
 from upgrader.planner import load_plan, plan_table
 from upgrader.registry import RunPaths
-from upgrader.report import summary_table
+from upgrader.report import node_lines, summary_table
 from upgrader.views.live import LiveView
 
 out = Console()
@@ -69,7 +74,8 @@ def apply(
     with registry.lock(locs, wanted.cluster, command=" ".join(["upgrader", *sys.argv[1:]])):
         paths, p, resumed = open_run(locs, wanted, explicit=plan is not None)
         if not resumed and not yes:
-            _confirm(locs, paths, p, view)
+            with _sigterm_as_ctrl_c():
+                _confirm(locs, paths, p, view)
         _run(locs, paths, p, canary=canary, report_path=report_path, resumed=resumed,
              probe_opts=opts, view=view, as_json=as_json, tui=tui)
 
@@ -79,7 +85,12 @@ def _confirm(locs: Locations, paths: RunPaths, p, view: Console) -> None:
     if not sys.stdin.isatty():
         discard(locs, paths, p.cluster)
         raise ConfigError("refusing to apply without confirmation: no terminal; pass --yes")
-    if not typer.confirm(f"apply plan {p.plan_id}?"):
+    try:
+        confirmed = typer.confirm(f"apply plan {p.plan_id}?")
+    except (typer.Abort, KeyboardInterrupt):
+        discard(locs, paths, p.cluster)      # Ctrl-C or SIGTERM at the prompt: nothing started
+        raise
+    if not confirmed:
         discard(locs, paths, p.cluster)
         raise ConfigError("not confirmed; nothing was changed")
 
@@ -96,25 +107,95 @@ def _run(locs: Locations, paths: RunPaths, p, *, canary: bool, report_path: Path
         return execute(paths, p, canary=canary, bus=bus, locs=locs, report_path=report_path,
                        probe_opts=probe_opts, say=tell)
     try:
-        outcome, rep = _roll_in_ui(paths, p, roll) if tui else _roll_headless(p, roll, view, say)
-    except UpgraderError:
-        if not paths.journal.exists():     # refused before the first record: leave nothing behind
-            discard(locs, paths, p.cluster)
-        raise
-    view.print(summary_table(rep))
-    say(f"report: {paths.report}" + (f" and {report_path}" if report_path else ""))
-    if "probe" in rep:
-        pr = rep["probe"]
-        say(f"probe: {pr['operations']} operations during the roll, {pr['failed_operations']} failed, "
-            f"{pr['disconnects']} disconnects, lost writes {pr['lost_writes']}; p99 "
-            f"{pr['baseline']['p99_ms']} ms baseline -> {pr['during']['p99_ms']} ms")
-    view.print(f"[bold]{outcome.result}[/]: {outcome.message}", highlight=False)
-    for name, state in outcome.node_states.items():
-        say(f"  {name}: {state}")
-    say(_next_action(outcome.result, outcome.node_states))
+        with _sigterm_as_ctrl_c(enabled=not tui):
+            outcome, rep = _roll_in_ui(paths, p, roll) if tui else _roll_headless(p, roll, view, say)
+    except (KeyboardInterrupt, Exception) as e:  # noqa: BLE001 - told here, where the run is known
+        raise typer.Exit(_stopped(locs, paths, p, e, as_json)) from None
+    _tell_outcome(paths, report_path, outcome, rep, view)
     if as_json:
         print(json.dumps(rep, indent=2))
     raise typer.Exit(exitcodes.FOR_RESULT.get(outcome.result, exitcodes.FAILED))
+
+
+def _tell_outcome(paths: RunPaths, report_path: Path | None, outcome, rep: dict, view: Console) -> None:
+    say = lambda line: view.print(line, highlight=False, soft_wrap=True, markup=False)   # noqa: E731
+    view.print(summary_table(rep))
+    say(f"report: {paths.report}" + (f" and {report_path}" if report_path else ""))
+    if "probe" in rep:
+        say(_probe_line(rep["probe"]))
+    view.print(f"[bold]{outcome.result}[/]: {escape(outcome.message)}", highlight=False, soft_wrap=True)
+    if outcome.error is not None and not isinstance(outcome.error, UpgraderError):
+        say(f"(a bug in upgrader; traceback in {crash_log(outcome.error) or 'no crash log'})")
+    for line in _node_lines(paths):
+        say(line)
+    say(AFTER_ERROR if outcome.error is not None else _next_action(outcome.result, outcome.node_states))
+
+
+def _stopped(locs: Locations, paths: RunPaths, p, e: BaseException, as_json: bool) -> int:
+    """The roll raised: one line, where each node stands, the next action; -> the exit code.
+
+    Before the run's first record nothing was changed: the run is discarded and the error
+    goes on to the one edge (cli.main), as any refusal does.
+    """
+    if not paths.journal.exists():
+        discard(locs, paths, p.cluster)
+        if not isinstance(e, KeyboardInterrupt):
+            raise e
+        err.print("[red]interrupted[/] before the first step; nothing was changed", highlight=False)
+        return exitcodes.INTERRUPTED
+    code = _tell_exception(e)
+    lines = _node_lines(paths) + ([f"report: {paths.report}"] if paths.report.exists() else [])
+    for line in lines + [AFTER_INTERRUPT if isinstance(e, KeyboardInterrupt) else AFTER_ERROR]:
+        err.print(line, highlight=False, soft_wrap=True, markup=False)
+    if as_json and paths.report.exists():
+        print(paths.report.read_text(), end="")
+    return code
+
+
+def _tell_exception(e: BaseException) -> int:
+    """The one line, as cli.main would print it; -> the exit code."""
+    if isinstance(e, KeyboardInterrupt):
+        err.print("[red]interrupted[/] (Ctrl-C or SIGTERM): the roll stopped here", highlight=False)
+        return exitcodes.INTERRUPTED
+    if isinstance(e, UpgraderError):
+        tell_error(e)
+        return e.exit_code
+    tell_internal_error(e)
+    return exitcodes.INTERNAL
+
+
+def _node_lines(paths: RunPaths) -> list[str]:
+    try:
+        return node_lines(replay(paths.journal))
+    except UpgraderError as e:     # JournalCorrupt: say so rather than nothing
+        return [f"  node states unknown: {e}"]
+
+
+def _probe_line(pr: dict) -> str:
+    if "error" in pr:
+        return f"probe: {pr['error']}"
+    lost = pr["lost_writes"]
+    lost_text = (f"lost writes {lost}" if lost is not None else "lost writes not checked ("
+                 + "; ".join(pr["lost_detail"].get("not_checked", [])) + ")")
+    return (f"probe: {pr['operations']} operations during the roll, {pr['failed_operations']} failed, "
+            f"{pr['disconnects']} disconnects, {lost_text}; p99 "
+            f"{pr['baseline']['p99_ms']} ms baseline -> {pr['during']['p99_ms']} ms")
+
+
+@contextmanager
+def _sigterm_as_ctrl_c(enabled: bool = True) -> Iterator[None]:
+    """SIGTERM (kill, a service stop) ends a headless roll as Ctrl-C does: the report is
+    written and the journal says which step to run again. Not under --tui, whose roll
+    thread outlives the view on purpose (docs/tui.md), nor off the main thread, where
+    Python cannot install a signal handler."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _roll_headless(p, roll, view: Console, say) -> tuple:
@@ -130,6 +211,12 @@ def _roll_in_ui(paths: RunPaths, p, roll) -> tuple:
     from upgrader.cli.watch import run_apply_tui
 
     return run_apply_tui(paths.dir, p.order, roll)
+
+
+AFTER_ERROR = ("next: the cluster keeps serving; fix the cause above, then `upgrader apply` "
+               "continues from the journal (a step in flight runs again: every step is idempotent)")
+AFTER_INTERRUPT = ("next: `upgrader apply` continues from the journal (a step in flight runs "
+                   "again: every step is idempotent)")
 
 
 def _next_action(result: str, node_states: dict[str, str]) -> str:

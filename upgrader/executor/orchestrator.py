@@ -6,15 +6,21 @@ its playbook run (machine.STEP_RUNS): each step is journaled "started" and
 "finished" as the run reaches it, and its transition fires only when its playbook
 verified the step's end state from fresh facts. A crash anywhere leaves a journal whose replay
 says which step to run again (every step is idempotent).
+
+An exception out of a pass (a bug, an executor that broke, a flag file that cannot be
+read) is caught once, in run_roll: it is journaled and pauses the run as
+``unexpected_error``, so the caller still writes the report and tells the operator where
+each node stands; the node in flight keeps its journaled step, which `apply` runs again.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
 from upgrader import control
+from upgrader.errors import UpgraderError
 from upgrader.events import (ApprovalNeeded, EventBus, LogLine, NodeStateChanged, Paused,
                              RunStateChanged, StepFinished, StepStarted)
 from upgrader.journal import Journal, RunProgress
@@ -50,9 +56,14 @@ HealthCheck = Callable[[str, tuple[str, ...]], list[str]]
 @dataclass
 class Outcome:
     result: str                      # success | failed | aborted | awaiting_approval | paused
+                                     # (and session.stopped_by's interrupted)
     message: str
     node_states: dict[str, str] = field(default_factory=dict)
+    # the exception that paused the run (unexpected_error): the CLI keeps its traceback
+    error: Exception | None = field(default=None, repr=False)
 
+
+ARBITRATOR_LEAVE = "galera_arbitrator_leave"   # also run on abort: no garbd outlives the run
 
 # Step results (the playbooks' upgrader_result keys) kept in the journal and the report.
 JOURNALED_RESULTS = ("transfer", "ist_writesets", "keystone_before", "keystone_after", "mariadb_version",
@@ -118,6 +129,15 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ run
     def run_roll(self) -> Outcome:
+        """Roll to the end or to a stop; whatever breaks on the way pauses the run."""
+        try:
+            return self._roll()
+        except Exception as e:  # noqa: BLE001 - the one catch (style rule 8); not Ctrl-C or exit
+            if not (self.run.may_trigger("pause") or self.run.state is RunState.PAUSED):
+                raise   # nothing journaled yet, or the run has ended: there is no roll to pause
+            return self._pause_on_error(e)
+
+    def _roll(self) -> Outcome:
         if self.run.state is RunState.PLANNED:
             self.s.journal.append("run_started", run_id=self.run.name, plan_id=self.plan.plan_id,
                                   nodes=list(self.plan.order), canary=self.s.canary,
@@ -163,7 +183,9 @@ class Orchestrator:
             self._say(f"{name}: retrying {node.failed_step} after the earlier failure", name)
             fire(node, "retry")
         if node.state is NodeState.PENDING:
-            out = self._health_gate(name)
+            # a pause (the watcher's cluster_fault among them) holds here, before the
+            # health gate would wait out its own timeout on the same fault
+            out = self._honour_flags(name) or self._health_gate(name)
             if out:
                 return out
         while node.state is not NodeState.DONE:
@@ -210,11 +232,16 @@ class Orchestrator:
         running playbook is never killed, and no node waits with its services down."""
         while True:
             flags = control.read(self.s.run_dir)
+            in_flight = bool(name) and self.nodes[name].state is not NodeState.PENDING
             if flags.abort:
-                if not name or self.nodes[name].state is NodeState.PENDING:
+                if not in_flight:
                     return self._abort()
                 # NOTE: a half-rolled node (drained, maybe stopped) is less safe than a
                 # finished one, so an abort completes the node in flight before stopping.
+                return None
+            if flags.paused and flags.pause_reason == "cluster_fault" and in_flight:
+                # NOTE: another member failed (the watcher): the node in flight finishes,
+                # since its return restores a copy of the data; the run holds before the next.
                 return None
             if not flags.paused:
                 if self.run.state is RunState.PAUSED:
@@ -356,7 +383,29 @@ class Orchestrator:
         self.s.bus.publish(Paused(reason, message))
         return self._outcome("failed" if failed else "paused", message)
 
+    def _pause_on_error(self, e: Exception) -> Outcome:
+        """Pause where the run stands: no new step starts, every node keeps its journaled state."""
+        return replace(self._pause("unexpected_error", error_line(e)), error=e)
+
     def _abort(self) -> Outcome:
+        left = self._arbitrator_leaves()
         fire(self.run, "abort")
         self.s.journal.append("run_finished", result="aborted")
-        return self._outcome("aborted", "aborted at a step boundary; no node is left half-rolled")
+        return self._outcome("aborted", "aborted at a step boundary; no node is left half-rolled" + left)
+
+    def _arbitrator_leaves(self) -> str:
+        """An aborted run ends with no node out: the roll's garbd leaves, as at the end."""
+        leave = next((s for s in self.plan.finalization if s.name == ARBITRATOR_LEAVE), None)
+        if leave is None or ARBITRATOR_LEAVE in self._done_cluster_steps:
+            return ""
+        result = self._run_step(ARBITRATOR_LEAVE, None)
+        if result.ok:
+            self._done_cluster_steps.add(ARBITRATOR_LEAVE)
+            return "; the arbitrator left"
+        return f"; the arbitrator did not leave: {result.message} (stop garbd by its pid file)"
+
+
+def error_line(e: BaseException) -> str:
+    """One line for an operator: an UpgraderError says it all; anything else names its type."""
+    first = (str(e).splitlines() or [""])[0][:300]
+    return first if isinstance(e, UpgraderError) else f"{type(e).__name__}: {first}"

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 
 from upgrader import registry
-from upgrader.errors import ConfigError, UnsafeCluster
+from upgrader.errors import ConfigError, UnsafeCluster, UpgraderError
 from upgrader.events import EventBus
-from upgrader.executor.orchestrator import Orchestrator, Outcome, RunSetup
+from upgrader.executor.orchestrator import Orchestrator, Outcome, RunSetup, error_line
 from upgrader.facts.gather import gather
 from upgrader.facts.host import HEALTH_SECTIONS
 from upgrader.inventory import Cluster, load_cluster, load_secrets, runtime_overlay
@@ -147,8 +147,16 @@ def node_windows(journal_path: Path, since: float) -> dict[str, tuple[float, flo
 
 def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus, locs: Locations,
             report_path: Path | None = None, executor=None, health=None,
-            probe_opts: ProbeOptions = ProbeOptions(), say=print) -> tuple[Outcome, dict]:
-    """Run (or continue) the roll; the caller holds the cluster lock. Always writes the report."""
+            probe_opts: ProbeOptions = ProbeOptions(), probe=None, say=print) -> tuple[Outcome, dict]:
+    """Run (or continue) the roll; the caller holds the cluster lock.
+
+    Once the run has a journal, the report is written on every way out: the roll's end or
+    stop, an exception, Ctrl-C. Stopping the live feeds and the probe never prevents it
+    (what the probe could not check is said in its figures). An exception out of the roll
+    is journaled and re-raised after the report, for the CLI to tell.
+    probe: an uptime probe already started (tests); by default one is started here when
+    the secrets allow it.
+    """
     cluster = load_cluster(plan.inventory) if plan.inventory else None
     if cluster is None and (executor is None or health is None):
         raise ConfigError(f"plan {plan.plan_id} names no inventory; plan from a live cluster")
@@ -163,35 +171,136 @@ def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus, locs: L
 
     # task lines, health and probe snapshots in the run directory, for `watch` and --tui
     feeds = start_live_feeds(paths.dir, cluster, secrets, bus)
-    probe = None
-    extra: dict = {}
+    reporter = _Reporter(paths, plan, report_path, redactor)
+    watcher = start_watcher(cluster, secrets, bus, journal, paths, plan, progress)
     try:
         if executor is None:
-            executor = ansible_executor(cluster, paths, locs, on_event=feeds.on_runner_event)
+            executor = ansible_executor(cluster, paths, locs, on_event=feeds.on_runner_event,
+                                        cancel=watcher.should_cancel if watcher else None)
         setup = RunSetup(plan=plan, run_dir=paths.dir, executor=executor,
                          health=health or health_check(cluster, secrets, plan, just_read), bus=bus,
                          journal=journal, canary=canary or _journaled_canary(paths))
-        probe = start_probe(cluster, secrets, paths.run_id, probe_opts, say) if cluster else None
-        feeds.attach_probe(probe, probe_opts.budget)
-        if probe is not None:
-            from upgrader.probe.gate import UptimeGate
-
-            gate = UptimeGate(probe.recorder.samples, probe.baseline_end,
-                              budget=probe_opts.budget, p99_multiple=probe_opts.p99_multiple)
-            setup.gate, setup.gate_reset = gate.problems, gate.reset
+        if probe is None and cluster is not None:
+            probe = start_probe(cluster, secrets, paths.run_id, probe_opts, say)
+        _wire_probe(probe, probe_opts, setup, feeds)
         outcome = Orchestrator(setup, progress).run_roll()
-    finally:
+    except BaseException as e:
+        _after_exception(e, journal, reporter, feeds, probe, say, watched=stop_watcher(watcher))
+        raise
+    watched = stop_watcher(watcher)
+    if watcher is not None and watcher.fault and outcome.result != "success":
+        outcome = replace(outcome, message=f"{watcher.fault}; {outcome.message}")
+    return outcome, _close(reporter, outcome, feeds, probe, watched)
+
+
+def start_watcher(cluster: Cluster | None, secrets: dict[str, str], bus: EventBus, journal: Journal,
+                  paths: RunPaths, plan: Plan, progress: RunProgress):
+    """The roll's watcher (executor/watcher.py), or None without a live cluster (tests)."""
+    if cluster is None:
+        return None
+    from upgrader.executor.watcher import Watcher, cluster_reader
+
+    states = {n: (progress.nodes[n].state.value if n in progress.nodes else "pending") for n in plan.order}
+    read = cluster_reader(cluster, secrets.get("mariadb_upgrader_password", ""))
+    return Watcher(read, bus, journal, paths.dir, cluster.db_backend, cluster.api_backend, states,
+                   haproxy_socket=cluster.haproxy_socket).start()
+
+
+def stop_watcher(watcher) -> dict:
+    """Stopped; what it saw and did, for the report ({} without one)."""
+    if watcher is None:
+        return {}
+    watcher.stop()
+    return {"watcher": {"faults": watcher.detected, "redrained": watcher.redrained}}
+
+
+def _wire_probe(probe, opts: ProbeOptions, setup: RunSetup, feeds) -> None:
+    """The probe's figures into probe.json, and the uptime gate over its samples."""
+    feeds.attach_probe(probe, opts.budget)
+    if probe is None:
+        return
+    from upgrader.probe.gate import UptimeGate
+
+    gate = UptimeGate(probe.recorder.samples, probe.baseline_end,
+                      budget=opts.budget, p99_multiple=opts.p99_multiple)
+    setup.gate, setup.gate_reset = gate.problems, gate.reset
+
+
+def stopped_by(e: BaseException) -> Outcome:
+    """The result a roll that raised ends with: interrupted (Ctrl-C, SIGTERM), else failed."""
+    if not isinstance(e, Exception):
+        return Outcome("interrupted", "interrupted (Ctrl-C or SIGTERM); `upgrader apply` continues "
+                                      "from the journal (a step in flight runs again)")
+    return Outcome("failed", f"stopped by an error: {error_line(e)}")
+
+
+@dataclass(frozen=True)
+class _Reporter:
+    """Writes the run's report.json, and the --report copy."""
+
+    paths: RunPaths
+    plan: Plan
+    report_path: Path | None
+    redactor: Redactor
+
+    def write(self, outcome: Outcome, extra: dict) -> dict:
+        """The report written; {} when the run has no journal (it never started)."""
+        if not self.paths.journal.exists():
+            return {}
+        # the journal is scrubbed as written; an exception's text and the probe's are not yet
+        report = build_report(self.plan, self.paths.journal, outcome.result,
+                              self.redactor.scrub(outcome.message), self.redactor.scrub(extra))
+        for path in (self.paths.report, self.report_path):
+            if path is None:
+                continue
+            try:
+                write_report(report, path)
+            except OSError as e:
+                raise UpgraderError(f"cannot write the report {path}: {e.strerror or e}") from None
+        return report
+
+
+def _close(reporter: _Reporter, outcome: Outcome, feeds, probe, watched: dict | None = None) -> dict:
+    """Stop the live feeds and the probe; write the report, and return it.
+
+    Written once at once, then again with the probe's figures: the probe can take a
+    minute to wind down (its lost-writes check waits on nodes that may be down), and a
+    Ctrl-C meanwhile must still leave a report.
+    """
+    try:
         feeds.stop()
-        if probe is not None:
-            extra["probe"] = probe.stop(node_windows(paths.journal, probe.started_at))
-    report = build_report(plan, paths.journal, outcome.result, outcome.message, extra)
-    write_report(report, paths.report)
-    if report_path is not None:
-        write_report(report, report_path)
-    return outcome, report
+    except Exception:  # noqa: BLE001 - the worst a feed may cause is a stale live file
+        pass
+    watched = watched or {}
+    report = reporter.write(outcome, dict(watched))
+    # no report: the run never started and is discarded; its probe ends with the process
+    if probe is not None and report:
+        report = reporter.write(outcome, {**watched, "probe": _probe_figures(probe, reporter.paths.journal)})
+    return report
 
 
-def ansible_executor(cluster: Cluster, paths: RunPaths, locs: Locations, on_event=None):
+def _after_exception(e: BaseException, journal: Journal, reporter: _Reporter, feeds, probe,
+                     say, watched: dict | None = None) -> None:
+    """The roll raised: journal why this process stopped and write the report, best effort
+    (the exception the CLI is about to tell matters more than one of these)."""
+    stopped = stopped_by(e)
+    try:
+        if journal.path.exists():
+            journal.append("note", reason=stopped.result, message=stopped.message)
+        _close(reporter, stopped, feeds, probe, watched)
+    except Exception as later:  # noqa: BLE001 - e.g. a full disk: say so, keep the first error
+        say(f"the report could not be written: {error_line(later)}")
+
+
+def _probe_figures(probe, journal_path: Path) -> dict:
+    """The probe's figures; what it could not measure is said in them, never raised."""
+    try:
+        return probe.stop(node_windows(journal_path, probe.started_at), strict=False)
+    except Exception as e:  # noqa: BLE001 - a probe that cannot stop cleanly must not cost the report
+        return {"error": f"the probe did not stop cleanly: {error_line(e)}"}
+
+
+def ansible_executor(cluster: Cluster, paths: RunPaths, locs: Locations, on_event=None, cancel=None):
     """The playbook executor of this run: the operator's inventory plus the runtime overlay."""
     from upgrader.executor.runner import AnsibleRunnerExecutor
 
@@ -201,7 +310,8 @@ def ansible_executor(cluster: Cluster, paths: RunPaths, locs: Locations, on_even
     write_atomic(overlay, yaml.safe_dump(runtime_overlay(cluster), sort_keys=True))
     return AnsibleRunnerExecutor(
         inventory=[cluster.inventory, overlay], playbooks_dir=playbooks_dir(), work_dir=work,
-        control_dir=private_dir(locs.control_sockets, "SSH control directory"), on_event=on_event)
+        control_dir=private_dir(locs.control_sockets, "SSH control directory"), on_event=on_event,
+        cancel=cancel)
 
 
 def _journaled_canary(paths: RunPaths) -> bool:

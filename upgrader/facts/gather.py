@@ -37,6 +37,7 @@ def gather(cluster: Cluster, secrets: dict[str, str], *, sample_s: float = 2.0,
         haproxy=_haproxy(cluster),
         write_rate=write_rate(first, second, t1 - t0),
         inventory_hosts=tuple(n.name for n in cluster.nodes),
+        arbitrator=cluster.arbitrator,
     )
 
 

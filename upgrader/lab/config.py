@@ -129,6 +129,15 @@ class LabConfig:
         return self.haproxy_dir / "haproxy.pid"
 
     @property
+    def garbd_dir(self) -> Path:
+        """garbd's pid file and log while a roll runs (playbooks/galera_arbitrator_*.yml)."""
+        return self.root / "garbd"
+
+    @property
+    def garbd_pidfile(self) -> Path:
+        return self.garbd_dir / "garbd.pid"
+
+    @property
     def venv_cache(self) -> Path:
         return self.cache / "openstack" / "venvs"
 

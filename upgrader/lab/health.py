@@ -11,7 +11,7 @@ from rich.table import Table
 
 from upgrader.facts import galera as galera_facts
 from upgrader.facts import haproxy as haproxy_facts
-from upgrader.lab import hosts
+from upgrader.lab import garbd, hosts
 from upgrader.lab.config import LabConfig
 from upgrader.lab.rabbitmq import running_nodes
 from upgrader.lab.render import LabSecrets
@@ -95,10 +95,12 @@ def _galera(address: str, sec: LabSecrets) -> GaleraFacts:
 
 def _judge(cfg: LabConfig, h: LabHealth) -> None:
     expected = len(cfg.nodes)
+    # a roll's garbd (a run stopped mid-roll keeps it, on purpose) is one member more
+    members = expected + (1 if garbd.pid(cfg) is not None else 0)
     for name, g in h.galera.items():
         if not g.reachable:
             h.problems.append(f"{name}: MariaDB unreachable: {g.error}")
-        elif g.local_state_comment != "Synced" or g.cluster_size != expected:
+        elif g.local_state_comment != "Synced" or g.cluster_size != members:
             h.problems.append(f"{name}: Galera {g.local_state_comment}, cluster size {g.cluster_size}")
     for name, members in h.rabbit.items():
         if members is None:
@@ -106,7 +108,9 @@ def _judge(cfg: LabConfig, h: LabHealth) -> None:
         elif len(members) != expected:
             h.problems.append(f"{name}: RabbitMQ sees {len(members)} running nodes")
     for s in h.haproxy:
-        if not s.status.startswith("UP"):
+        # NOTE: exactly UP: "UP 1/2" is a server failing its checks on its way down and
+        # "DOWN 1/2" one still rising; neither has settled.
+        if s.status != "UP":
             h.problems.append(f"haproxy: {s.backend}/{s.server} is {s.status}")
     if h.token != "201":
         h.problems.append(f"keystone: token through the VIP answered {h.token or 'nothing'}")
@@ -150,7 +154,10 @@ def settled(cfg: LabConfig, sec: LabSecrets | None, timeout: float = 60.0,
     """
     deadline = clock() + timeout
     h = check(cfg, sec)
-    while not h.healthy and clock() < deadline:
+    healthy_in_a_row = int(h.healthy)
+    # two healthy looks a second apart: one can catch a server between two checks
+    while healthy_in_a_row < 2 and clock() < deadline:
         sleep(1.0)
         h = check(cfg, sec)
+        healthy_in_a_row = healthy_in_a_row + 1 if h.healthy else 0
     return h

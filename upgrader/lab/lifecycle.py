@@ -5,7 +5,7 @@ import shutil
 import time
 from typing import Callable
 
-from upgrader.lab import fresh, galera, haproxy, hosts, keystone, net, packages, rabbitmq, render, state
+from upgrader.lab import fresh, galera, garbd, haproxy, hosts, keystone, net, packages, rabbitmq, render, state
 from upgrader.lab.config import LabConfig
 from upgrader.lab.sh import parallel, run
 
@@ -69,7 +69,7 @@ def up_fresh(cfg: LabConfig, report: Report) -> float:
 def _require_setup(cfg: LabConfig) -> None:
     from upgrader.errors import LabError
 
-    for tool in ("tini", "sshd", "haproxy", "mariadbd", "rabbitmq-server"):
+    for tool in ("tini", "sshd", "haproxy", "mariadbd", "rabbitmq-server", "garbd"):
         if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin:/usr/bin") is None:
             raise LabError(f"lab: {tool} is not installed: run scripts/setup.sh")
 
@@ -98,6 +98,8 @@ def _write_access_files(cfg: LabConfig) -> None:
 def down(cfg: LabConfig, report: Report) -> float:
     """Stop every process the lab started, by pid, and remove what it created."""
     started = time.monotonic()
+    if garbd.stop(cfg):
+        report("garbd", "stopped the roll's arbitrator by pid file")
     report("haproxy", "stopping by pid file")
     haproxy.stop_haproxy(cfg)
     report("hosts", "stopping each host's init; its PID namespace takes the services with it")

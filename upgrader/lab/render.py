@@ -309,6 +309,11 @@ def inventory(cfg: LabConfig) -> str:
 [haproxy]
 lb ansible_connection=local ansible_python_interpreter=/usr/bin/python3
 
+# garbd for the length of a roll, on the load balancer host (not a node being rolled):
+# the third vote that keeps a Primary when a second node fails mid-roll
+[galera_arbitrator]
+lb galera_arbitrator_address={cfg.vip} galera_arbitrator_dir={cfg.garbd_dir}
+
 [controllers:vars]
 ansible_user=root
 ansible_ssh_private_key_file={cfg.ssh_key}

@@ -32,11 +32,13 @@ _NODE_TABLE: tuple[tuple[str, float, str], ...] = (
 NODE_STEPS: tuple[str, ...] = tuple(name for name, _, _ in _NODE_TABLE)
 
 _PREPARATION = {
+    "galera_arbitrator_join": (4.0, "start garbd on the arbitrator host: a third vote while a node is out"),
     "keystone_expand": (10.0, "keystone-manage db_sync --expand from the target release venv"),
 }
 _FINALIZATION = {
     "keystone_contract": (10.0, "keystone-manage db_sync --contract once every node runs the target"),
     "rabbitmq_feature_flags": (5.0, "enable all stable feature flags once every node runs the new release"),
+    "galera_arbitrator_leave": (3.0, "stop garbd (SIGTERM by pid); the cluster counts its nodes again"),
 }
 
 PACKAGES_EXTRA_S = 15.0      # apt of extra OS packages lengthens the upgrade step
@@ -112,10 +114,14 @@ def _keystone_changes(facts: ClusterFacts, options: PlanOptions) -> bool:
 
 
 def preparation_steps(facts: ClusterFacts, options: PlanOptions) -> tuple[PlanStep, ...]:
-    """Cluster steps before the first node: the schema expand, only on a keystone upgrade."""
-    if not _keystone_changes(facts, options):
-        return ()
-    return (_cluster_step("keystone_expand", options),)
+    """Cluster steps before the first node: the arbitrator joins first (quorum through a
+    second failure for the whole roll), then the schema expand on a keystone upgrade."""
+    steps = []
+    if facts.arbitrator:
+        steps.append(_cluster_step("galera_arbitrator_join", options))
+    if _keystone_changes(facts, options):
+        steps.append(_cluster_step("keystone_expand", options))
+    return tuple(steps)
 
 
 def _rabbitmq_changes(facts: ClusterFacts, options: PlanOptions, moving: Collection[str]) -> bool:
@@ -137,4 +143,6 @@ def finalization_steps(facts: ClusterFacts, options: PlanOptions,
     # the broker's release alone has none, and the step cost 6-10 s of every such roll.
     if _rabbitmq_changes(facts, options, moving):
         steps.append(_cluster_step("rabbitmq_feature_flags", options))
+    if facts.arbitrator:   # last: the arbitrator's vote covers every step before it
+        steps.append(_cluster_step("galera_arbitrator_leave", options))
     return tuple(steps)

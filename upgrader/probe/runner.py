@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from upgrader.errors import ProbeError
 from upgrader.probe.clients import KeystoneClient, MariaDBClient, RabbitClient
@@ -67,7 +68,14 @@ class Probe:
     def mark_baseline_end(self) -> None:
         self.baseline_end = time.time()
 
-    def stop(self, windows: dict[str, tuple[float, float]]) -> dict:
+    def stop(self, windows: dict[str, tuple[float, float]], *, strict: bool = True) -> dict:
+        """Stop the traffic; the figures, with the lost-writes check.
+
+        strict: a lost-writes check that cannot run (no Galera node or RabbitMQ broker
+        answers) raises ProbeError, as `upgrader probe` wants. A roll passes False: its
+        report must be written whatever state the cluster is in, so ``lost_writes`` is
+        None and ``lost_detail.not_checked`` says why.
+        """
         self._stop.set()
         for th in self._threads:
             th.join(timeout=60)
@@ -76,13 +84,25 @@ class Probe:
         samples = self.recorder.samples()
         summary = summarize(samples, self.baseline_end or self.started_at, windows)
         summary["duration_s"] = round(time.time() - self.started_at, 1)
-        summary["lost_writes"] = self._lost_rows() + self._lost_messages()
-        summary["lost_detail"] = {"db_rows_acked": len(self.db.acked),
-                                  "messages_confirmed": len(self.rabbit.confirmed),
-                                  "nodes_not_checked": list(self.unchecked)}
+        summary.update(self._lost_writes(strict))
         return summary
 
     # ------------------------------------------------------------------ lost writes
+    def _lost_writes(self, strict: bool) -> dict:
+        """lost_writes (None when a check could not run) and lost_detail, for the summary."""
+        rows, rows_problem = _attempt(self._lost_rows, "the lost-rows check")
+        messages, messages_problem = _attempt(self._lost_messages, "the lost-messages check")
+        problems = [p for p in (rows_problem, messages_problem) if p]
+        if problems and strict:
+            raise ProbeError(problems[0])
+        detail = {"db_rows_acked": len(self.db.acked), "messages_confirmed": len(self.rabbit.confirmed),
+                  "db_rows_lost": rows, "messages_lost": messages,
+                  "nodes_not_checked": list(self.unchecked)}
+        if problems:
+            detail["not_checked"] = problems
+        lost = None if rows is None or messages is None else rows + messages
+        return {"lost_writes": lost, "lost_detail": detail}
+
     def _lost_rows(self) -> int:
         """Acknowledged rows missing on ANY Galera node that answers (read with wsrep_sync_wait).
 
@@ -143,3 +163,12 @@ class Probe:
             conn.close()
         return len(set(self.rabbit.confirmed) - seen)
 
+
+def _attempt(check: Callable[[], int], what: str) -> tuple[int | None, str]:
+    """(count, "") when the check ran; (None, why not) when it could not."""
+    try:
+        return check(), ""
+    except ProbeError as e:
+        return None, str(e)
+    except Exception as e:  # noqa: BLE001 - pika's and pymysql's errors: nothing answered
+        return None, f"probe: {what} could not run: {type(e).__name__}: {' '.join(str(e).split())[:200]}"

@@ -17,7 +17,8 @@ from upgrader.machine import NODE_STEPS
 SHORT = dict(zip(NODE_STEPS, ("api", "db", "dsyn", "rmq", "stop", "upgr", "rejn", "vrfy",
                               "rviv", "rsyn", "undr")))
 CLUSTER_SHORT = {"keystone_expand": "expand", "keystone_contract": "contract",
-                 "rabbitmq_feature_flags": "flags"}
+                 "rabbitmq_feature_flags": "flags", "galera_arbitrator_join": "garbd+",
+                 "galera_arbitrator_leave": "garbd-"}
 MARK = {"done": "✓", "running": "▶", "failed": "✗", "pending": "·", "interrupted": "↺"}
 LEGEND = "roll  ✓ done  ▶ running  ✗ failed  · pending  C canary  W writer (last)"
 NODE_W, CELL_W = 9, 5

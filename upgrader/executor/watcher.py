@@ -1,0 +1,190 @@
+"""The roll's watcher: one look at the cluster every second, from outside the playbooks.
+
+The playbooks see only the node they work on, and the health gate looks only between
+nodes, so a fault elsewhere (another member crashing while a node is out, an HAProxy
+reload putting a drained server back in the pool) went unnoticed for minutes. The
+watcher reads every Galera node and HAProxy's servers each second, follows the roll
+through the orchestrator's events (which node is in flight, in which state, which
+step runs), and applies upgrader/faults.py:
+
+- a drained server back in the pool: put back in MAINT at once (journaled), so the
+  node's services never stop under client traffic;
+- a member lost or out of the Primary component, seen twice in a row: the roll pauses
+  (reason cluster_fault); the node in flight finishes if it can, since its return
+  restores a copy of the data, and the run stops before the next node;
+- the quorum lost: the same, and the playbook in flight is cancelled, since a wait for
+  Synced can no longer end; the recovery is journaled and printed.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+from upgrader import control
+from upgrader.events import EventBus, LogLine, NodeStateChanged, Paused, StepFinished, StepStarted
+from upgrader.facts import galera as galera_facts
+from upgrader.facts import haproxy as haproxy_facts
+from upgrader.faults import Finding, InFlight, Look, assess
+from upgrader.inventory import Cluster
+from upgrader.journal import Journal
+
+Reader = Callable[[], Look]
+
+
+def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 1.5) -> Reader:
+    """Reads one Look: every node's wsrep status (in parallel) and HAProxy's servers."""
+    pool = ThreadPoolExecutor(max_workers=len(cluster.nodes), thread_name_prefix="watch")
+
+    def one(address: str):
+        try:
+            rows = galera_facts.query(address, cluster.db_user, password, timeout=timeout_s)
+        except Exception as e:  # noqa: BLE001 - pymysql's several errors all mean "does not answer"
+            return galera_facts.unreachable(" ".join(str(e).split())[:120])
+        return galera_facts.parse_wsrep(rows["status"], rows["variables"])
+
+    def read() -> Look:
+        futures = {n.name: pool.submit(one, n.address) for n in cluster.nodes}
+        try:
+            servers = haproxy_facts.parse_stat(haproxy_facts.show_stat(cluster.haproxy_socket),
+                                               (cluster.db_backend, cluster.api_backend))
+            error = ""
+        except OSError as e:
+            servers, error = None, f"haproxy admin socket: {e.strerror or e}"
+        return Look({name: f.result() for name, f in futures.items()}, servers, error)
+    return read
+
+
+class Watcher:
+    """Runs beside the orchestrator for one `apply`; start() and stop() bracket the roll."""
+
+    def __init__(self, read: Reader, bus: EventBus, journal: Journal, run_dir: Path,
+                 db_backend: str, api_backend: str, states: dict[str, str],
+                 haproxy_socket: str = "", interval_s: float = 1.0,
+                 set_maint: Callable[[str, str], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.read = read
+        self.bus = bus
+        self.journal = journal
+        self.run_dir = run_dir
+        self.backends = (db_backend, api_backend)
+        self.interval_s = interval_s
+        self.states = dict(states)               # node -> NodeState value, from the events
+        self.step = ("", "")                     # (node, step) whose playbook runs now
+        self.set_maint = set_maint or (lambda backend, node: _maint(haproxy_socket, backend, node,
+                                                                    cut=backend == db_backend))
+        self.clock = clock
+        self.fault = ""                          # the first fault that paused the roll
+        self.cancel_requested = False            # read by the executor's cancel callback
+        self.redrained: list[dict] = []          # each put back in MAINT: when, what
+        self.detected: list[dict] = []           # each fault: kind, message, monotonic time
+        self._events = bus.subscribe()
+        self._pending: dict[str, int] = {}       # fault message -> looks in a row
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "Watcher":
+        self._thread = threading.Thread(target=self._loop, name="watcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.bus.unsubscribe(self._events)
+
+    def should_cancel(self) -> bool:
+        return self.cancel_requested
+
+    # ------------------------------------------------------------------ loop
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            started = self.clock()
+            self._follow_events()
+            try:
+                look = self.read()
+            except Exception as e:  # noqa: BLE001 - a failed look must not end the watch
+                self._say(f"watcher: could not look at the cluster: {' '.join(str(e).split())[:160]}")
+            else:
+                self._follow_events()   # a step may have ended while we looked
+                self.act(assess(look, self.in_flight(), *self.backends))
+            self._stop.wait(max(0.0, self.interval_s - (self.clock() - started)))
+
+    def _follow_events(self) -> None:
+        while True:
+            try:
+                ev = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(ev, NodeStateChanged):
+                self.states[ev.node] = ev.dest
+            elif isinstance(ev, StepStarted) and ev.node:
+                self.step = (ev.node, ev.step)
+            elif isinstance(ev, StepFinished) and self.step == (ev.node, ev.step):
+                self.step = ("", "")
+
+    def in_flight(self) -> InFlight:
+        """The node between its first step and done (at most one: nodes roll one at a time)."""
+        node = next((n for n, s in self.states.items() if s not in ("pending", "done", "failed")), "")
+        if not node and self.step[0]:
+            node = self.step[0]            # its first step runs; it is still "pending"
+        step = self.step[1] if self.step[0] == node else ""
+        return InFlight(node, self.states.get(node, ""), step)
+
+    # ------------------------------------------------------------------ acting
+    def act(self, findings: list[Finding]) -> None:
+        seen = set()
+        for f in findings:
+            if f.kind == "undrained":
+                self._redrain(f)
+                continue
+            key = f"{f.kind}:{f.node}"
+            seen.add(key)
+            self._pending[key] = self._pending.get(key, 0) + 1
+            # NOTE: twice in a row (about 2 s): one look can catch a member between
+            # two states; a fault that lasts is acted on once, a blip not at all.
+            if self._pending[key] == 2:
+                self._fault(f)
+        self._pending = {k: c for k, c in self._pending.items() if k in seen}
+
+    def _redrain(self, f: Finding) -> None:
+        try:
+            self.set_maint(f.backend, f.node)
+        except OSError as e:
+            self._say(f"watcher: could not put {f.backend}/{f.node} back in MAINT: {e.strerror or e}")
+            return
+        entry = {"at": time.time(), "backend": f.backend, "node": f.node, "message": f.message}
+        self.redrained.append(entry)
+        self.journal.append("note", reason="redrained", message=f.message + "; put back in MAINT")
+        self._say(f"watcher: {f.message}; put back in MAINT", f.node)
+
+    def _fault(self, f: Finding) -> None:
+        self.detected.append({"at": time.time(), "kind": f.kind, "node": f.node, "message": f.message})
+        first = not self.fault
+        if first:
+            self.fault = f.message
+        if f.kind == "quorum_lost" and not self.cancel_requested:
+            self.cancel_requested = True   # the step in flight waits for what cannot come
+        self.journal.append("note", reason="cluster_fault", message=f.message)
+        self._say(f"watcher: {f.message}")
+        if first:
+            control.pause(self.run_dir, "cluster_fault", by="upgrader")
+            self.bus.publish(Paused("cluster_fault", f.message))
+
+    def _say(self, line: str, node: str = "") -> None:
+        self.bus.publish(LogLine(line, node, ""))
+
+
+def _maint(socket_path: str, backend: str, node: str, cut: bool) -> None:
+    """MAINT again; for the database, the pooled sessions a reload let in are cut too (as
+    drain_db does: they would break when the node's server stops). API requests finish."""
+    answer = haproxy_facts.set_state(socket_path, backend, node, "maint")
+    if answer:
+        raise OSError(answer)
+    if cut:
+        haproxy_facts.command(socket_path, f"shutdown sessions server {backend}/{node}")

@@ -1,0 +1,140 @@
+"""What the roll's watcher concludes from one look at the cluster: pure rules, no I/O.
+
+A look is every Galera node's wsrep status and HAProxy's servers, read from outside
+the playbooks every second while a roll runs (upgrader/executor/watcher.py). The
+rules separate what the roll does on purpose (the node in flight is drained, stopped,
+desynced; its IST donor is Donor/Desynced) from a fault outside it: another member
+lost or out of the Primary component, the quorum gone, or a drained server back in
+HAProxy's pool (a reload forgets runtime MAINT states).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from upgrader.machine import NodeState
+from upgrader.model import GaleraFacts, HaproxyServer
+
+# States a member outside the roll may be in without anything being wrong: an IST or
+# SST donor is Donor/Desynced while it serves the node in flight.
+SERVING_STATES = ("Synced", "Donor/Desynced")
+
+_ORDER = [s for s in NodeState if s not in (NodeState.DONE, NodeState.FAILED)]
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look at the cluster."""
+
+    galera: dict[str, GaleraFacts]                 # by node name
+    haproxy: tuple[HaproxyServer, ...] | None      # None: the admin socket did not answer
+    haproxy_error: str = ""
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """The node the roll is working on, as the orchestrator's events tell it."""
+
+    node: str = ""            # "" when no node is between its first and last step
+    state: str = ""           # NodeState value
+    step: str = ""            # the step whose playbook runs now ("" between steps)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str                 # member_lost | quorum_lost | undrained
+    node: str
+    message: str
+    backend: str = ""         # undrained: the backend whose server must go back to MAINT
+
+
+def _at_or_after(state: str, first: NodeState) -> bool:
+    try:
+        s = NodeState(state)
+    except ValueError:
+        return False
+    return s in _ORDER and _ORDER.index(s) >= _ORDER.index(first)
+
+
+def must_be_maint(in_flight: InFlight, db_backend: str, api_backend: str) -> tuple[str, ...]:
+    """The backends in which the node in flight must be in MAINT right now.
+
+    From its drain until its undrain: the API server once drain_api is done, the
+    database server once drain_db is done. Not while undrain runs (it is putting
+    them back), nor after.
+    """
+    if not in_flight.node or in_flight.step == "undrain":
+        return ()
+    if not _at_or_after(in_flight.state, NodeState.API_DRAINED) or \
+            _at_or_after(in_flight.state, NodeState.UNDRAINED):
+        return ()
+    backends = [api_backend]
+    if _at_or_after(in_flight.state, NodeState.DB_DRAINED):
+        backends.append(db_backend)
+    return tuple(backends)
+
+
+def assess(look: Look, in_flight: InFlight, db_backend: str, api_backend: str) -> list[Finding]:
+    """Every fault outside what the roll does on purpose; [] when the cluster is as expected."""
+    findings = _quorum(look)
+    if not findings:
+        findings = _members(look, in_flight)
+    return findings + _undrained(look, in_flight, db_backend, api_backend)
+
+
+def _quorum(look: Look) -> list[Finding]:
+    answering = {n: g for n, g in look.galera.items() if g.reachable}
+    if any(g.cluster_status == "Primary" for g in answering.values()):
+        return []
+    return [Finding("quorum_lost", "", "Galera lost its quorum: no node is in a Primary component; "
+                    + quorum_recovery(look.galera))]
+
+
+def _members(look: Look, in_flight: InFlight) -> list[Finding]:
+    out = []
+    for name, g in look.galera.items():
+        if name == in_flight.node:
+            continue     # the node in flight is drained, desynced or stopped on purpose
+        if not g.reachable:
+            out.append(Finding("member_lost", name, f"{name}: MariaDB does not answer ({g.error})"))
+        elif g.cluster_status != "Primary":
+            out.append(Finding("member_lost", name, f"{name}: Galera is {g.cluster_status or 'not Primary'}"))
+        elif g.local_state_comment not in SERVING_STATES:
+            out.append(Finding("member_lost", name, f"{name}: Galera is {g.local_state_comment}"))
+    return out
+
+
+def _undrained(look: Look, in_flight: InFlight, db_backend: str, api_backend: str) -> list[Finding]:
+    if look.haproxy is None:
+        return []
+    out = []
+    for backend in must_be_maint(in_flight, db_backend, api_backend):
+        server = next((s for s in look.haproxy if s.backend == backend and s.server == in_flight.node), None)
+        if server is not None and not server.status.startswith("MAINT"):
+            out.append(Finding("undrained", in_flight.node,
+                               f"haproxy: {backend}/{in_flight.node} is {server.status} while "
+                               f"{in_flight.node} is drained (a reload forgets MAINT)", backend))
+    return out
+
+
+def quorum_recovery(galera: dict[str, GaleraFacts]) -> str:
+    """The exact recovery of a lost quorum, for the operator to run (upgrader does not).
+
+    The node to bootstrap is the one with the highest committed seqno, so no
+    committed write is lost; a node that does not answer may be further ahead, and
+    its position must be read from disk before choosing.
+    """
+    answering = {n: g for n, g in galera.items() if g.reachable}
+    silent = sorted(n for n in galera if n not in answering)
+    if not answering:
+        return ("no node answers; on each node read its position (`mariadbd --wsrep-recover`, or "
+                "seqno in /var/lib/mysql/grastate.dat), then run `galera_new_cluster` on the most "
+                "advanced one only, and start the others normally")
+    best = max(sorted(answering), key=lambda n: answering[n].last_committed)
+    seqnos = ", ".join(f"{n} {answering[n].last_committed}" for n in sorted(answering))
+    text = (f"the most advanced node that answers is {best} (last committed: {seqnos}); "
+            f"recover with: on {best}, mariadb -e \"SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'\"; "
+            "the other nodes rejoin by themselves; then `upgrader apply` continues the roll")
+    if silent:
+        text += (f"; {', '.join(silent)} did not answer: check its position first "
+                 "(`mariadbd --wsrep-recover` or grastate.dat) and bootstrap it instead if it is further ahead")
+    return text
