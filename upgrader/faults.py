@@ -58,14 +58,16 @@ def _at_or_after(state: str, first: NodeState) -> bool:
 def must_be_maint(in_flight: InFlight, db_backend: str, api_backend: str) -> tuple[str, ...]:
     """The backends in which the node in flight must be in MAINT right now.
 
-    From its drain until its undrain: the API server once drain_api is done, the
-    database server once drain_db is done. Not while undrain runs (it is putting
-    them back), nor after.
+    From its drain until it is verified back up: the API server once drain_api is
+    done, the database server once drain_db is done. Not after: from REVIVED on the
+    node serves again, and its undrain runs in the same playbook run as resync_galera,
+    so its "ready" can come before the event that says undrain started; a MAINT put
+    back then would fight the undrain.
     """
     if not in_flight.node or in_flight.step == "undrain":
         return ()
     if not _at_or_after(in_flight.state, NodeState.API_DRAINED) or \
-            _at_or_after(in_flight.state, NodeState.UNDRAINED):
+            _at_or_after(in_flight.state, NodeState.REVIVED):
         return ()
     backends = [api_backend]
     if _at_or_after(in_flight.state, NodeState.DB_DRAINED):

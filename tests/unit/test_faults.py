@@ -68,6 +68,9 @@ def test_assess(seen, in_flight, expected):
 def test_must_be_maint_follows_the_drains():
     assert must_be_maint(InFlight("node2", "api_drained", "drain_db"), DB, API) == (API,)
     assert must_be_maint(InFlight("node2", "db_drained", ""), DB, API) == (API, DB)
+    assert must_be_maint(InFlight("node2", "verified", "revive_rabbitmq"), DB, API) == (API, DB)
+    # from revived on the node serves again; undrain's "ready" may come before its event
+    assert must_be_maint(InFlight("node2", "resynced", ""), DB, API) == ()
     assert must_be_maint(InFlight("node2", "undrained", ""), DB, API) == ()
 
 
@@ -149,3 +152,10 @@ def test_a_reload_that_undrains_the_node_is_put_back_in_maint_at_once(tmp_path):
     assert sorted(maint) == [(API, "node2"), (DB, "node2")]
     assert [r for r, _ in notes(tmp_path)] == ["redrained", "redrained"]
     assert not control.read(tmp_path).paused        # repaired, not a reason to stop
+
+
+def test_a_failed_node_is_out_on_purpose_not_a_lost_member(tmp_path):
+    w, _ = watcher(tmp_path, [look()], [])
+    w.states["node2"] = "failed"
+    assert w.in_flight().node == "node2"
+    assert assess(look(node2=DOWN, haproxy=servers(node2="MAINT")), w.in_flight(), DB, API) == []

@@ -35,8 +35,12 @@ from upgrader.journal import Journal
 Reader = Callable[[], Look]
 
 
-def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 1.5) -> Reader:
-    """Reads one Look: every node's wsrep status (in parallel) and HAProxy's servers."""
+def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 3.0) -> Reader:
+    """Reads one Look: every node's wsrep status (in parallel) and HAProxy's servers.
+
+    NOTE: 3 s: on two loaded cores a healthy server can take over a second to accept;
+    a crashed one refuses at once, and a cut link costs two looks of 3 s.
+    """
     pool = ThreadPoolExecutor(max_workers=len(cluster.nodes), thread_name_prefix="watch")
 
     def one(address: str):
@@ -129,8 +133,12 @@ class Watcher:
                 self.step = ("", "")
 
     def in_flight(self) -> InFlight:
-        """The node between its first step and done (at most one: nodes roll one at a time)."""
-        node = next((n for n, s in self.states.items() if s not in ("pending", "done", "failed")), "")
+        """The node between its first step and done (at most one: nodes roll one at a time).
+
+        A failed node counts: it stays out on purpose (drained, maybe stopped) until the
+        operator's fix, and is not a fault of another member.
+        """
+        node = next((n for n, s in self.states.items() if s not in ("pending", "done")), "")
         if not node and self.step[0]:
             node = self.step[0]            # its first step runs; it is still "pending"
         step = self.step[1] if self.step[0] == node else ""
