@@ -18,6 +18,8 @@ from upgrader.model import GaleraFacts, HaproxyServer
 # SST donor is Donor/Desynced while it serves the node in flight.
 SERVING_STATES = ("Synced", "Donor/Desynced")
 
+QUORUM_LOST = "Galera lost its quorum"    # the finding's words; the CLI's next action keys on them
+
 _ORDER = [s for s in NodeState if s not in (NodeState.DONE, NodeState.FAILED)]
 
 
@@ -84,11 +86,21 @@ def assess(look: Look, in_flight: InFlight, db_backend: str, api_backend: str) -
 
 
 def _quorum(look: Look) -> list[Finding]:
+    """No Primary component anywhere, on evidence: a node that answers non-Primary, or
+    every server refusing connections. Timeouts alone prove nothing (a loaded machine),
+    and this finding cancels the step in flight, so it must not come from a slow look."""
     answering = {n: g for n, g in look.galera.items() if g.reachable}
     if any(g.cluster_status == "Primary" for g in answering.values()):
         return []
-    return [Finding("quorum_lost", "", "Galera lost its quorum: no node is in a Primary component; "
+    if not answering and not all(refused(g) for g in look.galera.values()):
+        return []     # every look timed out: each is reported as a member lost, not more
+    return [Finding("quorum_lost", "", f"{QUORUM_LOST}: no node is in a Primary component; "
                     + quorum_recovery(look.galera))]
+
+
+def refused(g: GaleraFacts) -> bool:
+    """The server is down for sure: its port refuses connections (not a timeout)."""
+    return not g.reachable and ("refused" in g.error.lower() or "(111)" in g.error)
 
 
 def _members(look: Look, in_flight: InFlight) -> list[Finding]:

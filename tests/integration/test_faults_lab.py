@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
 UPGRADER = str(ROOT / ".venv/bin/upgrader")
 DOC = ROOT / "docs" / "reliability.md"
+RUNS = ROOT / "runs"          # where `apply` from / puts runs: the checkout's runs/ (docs/cli.md)
 ROWS: list[dict] = []
 
 
@@ -36,6 +39,47 @@ def reliability_doc():
     yield
     if ROWS:
         DOC.write_text(render_doc(ROWS))
+
+
+@pytest.fixture(autouse=True)
+def no_secret_seen(lab, lab_secrets):
+    """Issue 13's secrets rule, around each fault roll: no lab password on any process's
+    command line (sampled every 0.2 s, every PID namespace: the machine sees them all), nor
+    in any file the run wrote (journal, report, plan, ansible-runner artifacts, garbd's log);
+    every file upgrader wrote in the run directory is 0600, every directory 0700."""
+    secrets = [v for v in lab_secrets.values() if len(v) >= 8]
+    hits: list[str] = []
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(0.2):
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                except OSError:
+                    continue
+                if any(v in args for v in secrets):
+                    hits.append(f"pid {cmdline.parent.name}: a lab password on its command line")
+    before = {p.name for p in RUNS.glob("*")} if RUNS.is_dir() else set()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    yield
+    stop.set()
+    sampler.join(timeout=5)
+    assert not hits, hits[:3]
+    written = [d for d in RUNS.glob("*") if d.name not in before]
+    files = [f for d in written for f in d.rglob("*") if f.is_file()] + \
+        [f for f in (lab.garbd_dir.glob("*") if lab.garbd_dir.is_dir() else []) if f.is_file()]
+    assert written, "the roll wrote no run directory"
+    for f in files:
+        text = f.read_bytes().decode(errors="replace")
+        assert not any(v in text for v in secrets), f"a lab password in {f}"
+    for d in written:
+        for f in [d, *d.rglob("*")]:
+            if f.is_symlink() or "ansible" in f.relative_to(d).parts[:1]:
+                continue     # ansible-runner's own tree: its modes are runner's, checked for secrets above
+            want = 0o700 if f.is_dir() else 0o600
+            assert f.stat().st_mode & 0o777 == want, f"{f}: mode {oct(f.stat().st_mode & 0o777)}"
 
 
 def render_doc(rows: list[dict]) -> str:
@@ -60,6 +104,24 @@ def start_apply():
     return subprocess.Popen([UPGRADER, "apply", "--yes", "--probe", "--baseline", "3"], cwd="/",
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             stdin=subprocess.DEVNULL)
+
+
+@contextmanager
+def patch_roll_until(step: str):
+    """A patch roll under the probe, handed over once node2's ``step`` has finished;
+    the apply is stopped (SIGTERM) if a failed assertion leaves it running."""
+    assert cli("plan", "--patch").returncode == 0
+    proc = start_apply()
+    try:
+        wait_until(lambda: cli("status", "--json").returncode == 0, what="the run to exist")
+        journal = journal_of_current_run()
+        wait_record(journal, lambda r: r["type"] == "step_finished" and r.get("node") == "node2"
+                    and r.get("step") == step and r.get("ok"), what=f"node2's {step}")
+        yield proc, journal
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
 
 
 def journal_of_current_run() -> Path:
@@ -145,13 +207,7 @@ def abort_and_check_clean(lab, secrets, proc) -> tuple[int, str]:
 
 @pytest.mark.parametrize("victim", ["node3", "node1"])
 def test_a_second_node_crashing_in_a_window_keeps_quorum_and_stops_the_roll(lab, lab_secrets, victim):
-    assert cli("plan", "--patch").returncode == 0
-    proc = start_apply()
-    try:
-        wait_until(lambda: cli("status", "--json").returncode == 0, what="the run to exist")
-        journal = journal_of_current_run()
-        wait_record(journal, lambda r: r["type"] == "step_finished" and r.get("node") == "node2"
-                    and r.get("step") == "stop_services" and r.get("ok"), what="node2 stopped")
+    with patch_roll_until("stop_services") as (proc, journal):
         crashed_at = crash_mariadb(lab, victim)
         note = wait_record(journal, lambda r: r["type"] == "note" and r.get("reason") == "cluster_fault",
                            timeout=30, what="the watcher's fault note")
@@ -172,10 +228,6 @@ def test_a_second_node_crashing_in_a_window_keeps_quorum_and_stops_the_roll(lab,
         assert st["nodes"]["node2"]["transfer"] == "IST", st["nodes"]
         ssh(lab, lab.node(victim), "service mariadb start >/dev/null 2>&1", timeout=120)
         rc, out = abort_and_check_clean(lab, lab_secrets, proc)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
     assert rc == exitcodes.ABORTED, out
     assert "Traceback" not in out
     rep = report_of(journal)
@@ -192,13 +244,7 @@ def test_a_second_node_crashing_in_a_window_keeps_quorum_and_stops_the_roll(lab,
 
 
 def test_haproxy_reload_mid_node_puts_the_drained_node_back_in_maint(lab, lab_secrets):
-    assert cli("plan", "--patch").returncode == 0
-    proc = start_apply()
-    try:
-        wait_until(lambda: cli("status", "--json").returncode == 0, what="the run to exist")
-        journal = journal_of_current_run()
-        wait_record(journal, lambda r: r["type"] == "step_finished" and r.get("node") == "node2"
-                    and r.get("step") == "drain_rabbitmq" and r.get("ok"), what="node2 drained")
+    with patch_roll_until("drain_rabbitmq") as (proc, journal):
         # a soft reload, as configuration management does it: the new process forgets MAINT
         old = int(lab.haproxy_pidfile.read_text().split()[0])
         reloaded_at = time.time()
@@ -209,10 +255,6 @@ def test_haproxy_reload_mid_node_puts_the_drained_node_back_in_maint(lab, lab_se
         detect_s = ts(note) - reloaded_at
         assert cli("abort").returncode == 0          # node2 is finished first, then the run ends
         rc, out = finish(proc)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
     assert rc == exitcodes.ABORTED, out
     rep = report_of(journal)
     states = {n: v["state"] for n, v in rep["nodes"].items()}
@@ -228,3 +270,72 @@ def test_haproxy_reload_mid_node_puts_the_drained_node_back_in_maint(lab, lab_se
                  "quorum": "yes", "failed": probe["failed_operations"], "lost": probe["lost_writes"],
                  "detect": f"{detect_s:.1f} s"})
 
+
+
+def test_both_other_nodes_crashing_stops_the_roll_with_the_recovery(lab, lab_secrets):
+    """No quorum left: the wait for Synced is cancelled within seconds, the run stops with
+    the recovery printed, and the printed recovery brings the cluster back."""
+    with patch_roll_until("stop_services") as (proc, journal):
+        crashed_at = crash_mariadb(lab, "node3")
+        crash_mariadb(lab, "node1")
+        note = wait_record(journal, lambda r: r["type"] == "note" and r.get("reason") == "cluster_fault"
+                           and "quorum" in r.get("message", ""), timeout=60, what="the quorum-lost note")
+        detect_s = ts(note) - crashed_at
+        rc, out = finish(proc)
+    assert rc == exitcodes.FAILED, out
+    assert "Traceback" not in out
+    assert "Galera lost its quorum" in out, out
+    assert "pc.bootstrap=YES" in out or "galera_new_cluster" in out, out    # the exact recovery
+    rep = report_of(journal)
+    assert rep["nodes"]["node2"]["state"] == "failed", rep["nodes"]["node2"]
+    failed_step = rep["nodes"]["node2"].get("failed_step") or ""
+    stopped_s = ts(records(journal)[-1]) - crashed_at
+    # the recovery: start the crashed servers; Galera's pc.recovery re-forms the last Primary
+    # (node1 + garbd) when its members meet again; else bootstrap the most advanced, as printed
+    for node in ("node1", "node3"):
+        ssh(lab, lab.node(node), "setsid service mariadb start </dev/null >/dev/null 2>&1 &", timeout=30)
+    bootstrapped = recover_primary(lab, lab_secrets)
+    assert cli("abort").returncode == 0
+    rc = cli("apply", "--yes", "--no-probe", timeout=600).returncode   # retries node2, then aborts
+    assert rc == exitcodes.ABORTED
+    assert garbd.pid(lab) is None
+    h = health.settled(lab, lab_secrets, timeout=120)
+    assert h.healthy, h.problems
+    probe = rep["probe"]
+    ROWS.append({"fault": "node3 then node1 mariadbd killed (no quorum left)",
+                 "when": "node2 out (after stop_services)",
+                 "outcome": f"node2's wait cancelled, run failed at {failed_step or '?'} in {stopped_s:.0f} s "
+                            "with the recovery printed; recovered by "
+                            + ("pc.bootstrap on the most advanced node" if bootstrapped
+                               else "restarting the crashed servers (pc.recovery)")
+                            + "; abort: node2 finished, garbd left",
+                 "quorum": "no (stopped, recovery printed)",
+                 "failed": probe.get("failed_operations"), "lost": probe.get("lost_writes"),
+                 "detect": f"{detect_s:.1f} s"})
+
+
+def recover_primary(lab, secrets, wait_s: float = 45) -> bool:
+    """A Primary again: True when it took pc.bootstrap on the most advanced node answering."""
+    from upgrader.facts import galera as galera_facts
+
+    def looks():
+        out = {}
+        for n in lab.nodes:
+            try:
+                rows = galera_facts.query(n.address, "upgrader", secrets.mariadb_upgrader_password, timeout=3)
+                out[n.name] = galera_facts.parse_wsrep(rows["status"], rows["variables"])
+            except Exception:  # noqa: BLE001 - not answering yet
+                pass
+        return out
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if any(g.cluster_status == "Primary" for g in looks().values()):
+            return False
+        time.sleep(2)
+    seen = looks()
+    assert seen, "no node answers after the restart"
+    best = max(seen, key=lambda n: seen[n].last_committed)
+    ssh(lab, lab.node(best), "mariadb -e \"SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'\"", timeout=30)
+    wait_until(lambda: any(g.cluster_status == "Primary" for g in looks().values()), timeout=60,
+               what="a Primary component after pc.bootstrap")
+    return True

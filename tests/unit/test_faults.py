@@ -20,7 +20,10 @@ def galera(status="Primary", state="Synced", seqno=100) -> GaleraFacts:
                        cluster_size=3, last_committed=seqno)
 
 
-DOWN = GaleraFacts(reachable=False, error="Can't connect to MySQL server (111)")
+DOWN = GaleraFacts(reachable=False, error="(2003, \"Can't connect to MySQL server on '10.123.0.13' "
+                                         "([Errno 111] Connection refused)\")")
+SLOW = GaleraFacts(reachable=False, error="(2003, \"Can't connect to MySQL server on '10.123.0.13' "
+                                         "(timed out)\")")
 
 
 def servers(**status) -> tuple[HaproxyServer, ...]:
@@ -50,6 +53,13 @@ CASES = [
                       haproxy=servers(node2="MAINT")),
                  InFlight("node2", "upgraded", "rejoin_galera"), [("quorum_lost", "")],
                  id="node1 left alone non-Primary: quorum lost"),
+    pytest.param(look(node1=DOWN, node2=DOWN, node3=DOWN, haproxy=servers(node2="MAINT")),
+                 InFlight("node2", "upgraded", "rejoin_galera"), [("quorum_lost", "")],
+                 id="node1 and node3 refuse connections while node2 is out: quorum lost"),
+    pytest.param(look(node1=SLOW, node2=SLOW, node3=SLOW, haproxy=servers(node2="MAINT")),
+                 InFlight("node2", "upgraded", "rejoin_galera"),
+                 [("member_lost", "node1"), ("member_lost", "node3")],
+                 id="every look timed out: members reported, no quorum verdict (it cancels)"),
     pytest.param(look(haproxy=servers()), InFlight("node2", "desynced", "drain_rabbitmq"),
                  [("undrained", "node2"), ("undrained", "node2")],
                  id="reload put node2 back UP in both backends while drained"),
@@ -133,7 +143,10 @@ def test_quorum_lost_cancels_the_step_in_flight(tmp_path):
     lost = look(node1=galera("non-Primary"), node2=DOWN, node3=DOWN, haproxy=servers(node2="MAINT"))
     w.act(assess(lost, w.in_flight(), DB, API))
     assert not w.should_cancel()
+    w.step = ("node2", "upgrade")                     # apt is never cut in the middle
     w.act(assess(lost, w.in_flight(), DB, API))
+    assert not w.should_cancel()
+    w.step = ("node2", "rejoin_galera")               # the wait for Synced is
     assert w.should_cancel()
     assert "pc.bootstrap=YES" in notes(tmp_path)[0][1]
 

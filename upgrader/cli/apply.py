@@ -21,6 +21,7 @@ from upgrader.cli.common import ClusterOpt, InventoryOpt, JsonOpt, find_run
 from upgrader.errors import ConfigError, LockHeld, UpgraderError
 from upgrader.events import EventBus
 from upgrader.executor.session import FINISHED, ProbeOptions, discard, execute, newest_plan, open_run
+from upgrader.faults import QUORUM_LOST
 from upgrader.inventory import load_cluster
 from upgrader.journal import replay
 from upgrader.paths import Locations, absolute, locations
@@ -128,7 +129,8 @@ def _tell_outcome(paths: RunPaths, report_path: Path | None, outcome, rep: dict,
         say(f"(a bug in upgrader; traceback in {crash_log(outcome.error) or 'no crash log'})")
     for line in _node_lines(paths):
         say(line)
-    say(AFTER_ERROR if outcome.error is not None else _next_action(outcome.result, outcome.node_states))
+    say(AFTER_ERROR if outcome.error is not None
+        else _next_action(outcome.result, outcome.node_states, outcome.message))
 
 
 def _stopped(locs: Locations, paths: RunPaths, p, e: BaseException, as_json: bool) -> int:
@@ -219,8 +221,11 @@ AFTER_INTERRUPT = ("next: `upgrader apply` continues from the journal (a step in
                    "again: every step is idempotent)")
 
 
-def _next_action(result: str, node_states: dict[str, str]) -> str:
+def _next_action(result: str, node_states: dict[str, str], message: str = "") -> str:
     failed = [n for n, state in node_states.items() if state == "failed"]
+    if QUORUM_LOST in message:
+        return ("next: the database takes no writes until its quorum is back: recover it as said "
+                "above (upgrader never bootstraps by itself), then `upgrader apply` re-runs the failed step")
     if result == "failed" and not failed:
         # a cluster step (e.g. keystone_expand) failed before or after the nodes
         return ("next: no node is out of service; fix the cause above, then `upgrader apply` "

@@ -33,6 +33,7 @@ from upgrader.inventory import Cluster
 from upgrader.journal import Journal
 
 Reader = Callable[[], Look]
+NOT_CANCELLED = ("stop_services", "upgrade")   # steps left to finish even when the quorum is gone
 
 
 def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 3.0) -> Reader:
@@ -103,7 +104,13 @@ class Watcher:
         self.bus.unsubscribe(self._events)
 
     def should_cancel(self) -> bool:
-        return self.cancel_requested
+        """The executor's cancel callback: quorum lost, and the step in flight only waits.
+
+        NOTE: ansible-runner's cancel kills the playbook, not the task on the node; a stop
+        or an apt run cut in the middle is worse than one that finishes, so those steps
+        end first and the wait after them (rejoin_galera) is the one cancelled.
+        """
+        return self.cancel_requested and self.step[1] not in NOT_CANCELLED
 
     # ------------------------------------------------------------------ loop
     def _loop(self) -> None:

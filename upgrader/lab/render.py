@@ -35,6 +35,10 @@ class LabSecrets:
     def values(self) -> list[str]:
         return list(asdict(self).values())
 
+    def __repr__(self) -> str:
+        # NOTE: a failing test's traceback prints its locals' reprs; passwords must not be among them
+        return f"LabSecrets({', '.join(asdict(self))}: hidden)"
+
 
 def fernet_key() -> str:
     """A Fernet key exactly as keystone-manage fernet_setup writes it."""
