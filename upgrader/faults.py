@@ -9,7 +9,7 @@ HAProxy's pool (a reload forgets runtime MAINT states).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from upgrader.machine import NodeState
 from upgrader.model import GaleraFacts, HaproxyServer
@@ -30,6 +30,8 @@ class Look:
     galera: dict[str, GaleraFacts]                 # by node name
     haproxy: tuple[HaproxyServer, ...] | None      # None: the admin socket did not answer
     haproxy_error: str = ""
+    # node -> its broker accepts AMQP connections (False: refused; None or absent: unknown)
+    brokers: dict[str, bool | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class InFlight:
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str                 # member_lost | quorum_lost | undrained
+    kind: str                 # member_lost | broker_lost | quorum_lost | undrained
     node: str
     message: str
     backend: str = ""         # undrained: the backend whose server must go back to MAINT
@@ -114,6 +116,9 @@ def _members(look: Look, in_flight: InFlight) -> list[Finding]:
             out.append(Finding("member_lost", name, f"{name}: Galera is {g.cluster_status or 'not Primary'}"))
         elif g.local_state_comment not in SERVING_STATES:
             out.append(Finding("member_lost", name, f"{name}: Galera is {g.local_state_comment}"))
+    for name, accepts in look.brokers.items():
+        if name != in_flight.node and accepts is False:
+            out.append(Finding("broker_lost", name, f"{name}: RabbitMQ refuses AMQP connections"))
     return out
 
 

@@ -9,7 +9,8 @@ step runs), and applies upgrader/faults.py:
 
 - a drained server back in the pool: put back in MAINT at once (journaled), so the
   node's services never stop under client traffic;
-- a member lost or out of the Primary component, seen twice in a row: the roll pauses
+- a member lost or out of the Primary component, or a broker refusing AMQP connections,
+  seen twice in a row: the roll pauses
   (reason cluster_fault); the node in flight finishes if it can, since its return
   restores a copy of the data, and the run stops before the next node;
 - the quorum lost: the same, and the playbook in flight is cancelled, since a wait for
@@ -18,6 +19,7 @@ step runs), and applies upgrader/faults.py:
 from __future__ import annotations
 
 import queue
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +44,7 @@ def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 3.0) -> R
     NOTE: 3 s: on two loaded cores a healthy server can take over a second to accept;
     a crashed one refuses at once, and a cut link costs two looks of 3 s.
     """
-    pool = ThreadPoolExecutor(max_workers=len(cluster.nodes), thread_name_prefix="watch")
+    pool = ThreadPoolExecutor(max_workers=2 * len(cluster.nodes), thread_name_prefix="watch")
 
     def one(address: str):
         try:
@@ -53,14 +55,30 @@ def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 3.0) -> R
 
     def read() -> Look:
         futures = {n.name: pool.submit(one, n.address) for n in cluster.nodes}
+        brokers = {n.name: pool.submit(broker_accepts, n.address) for n in cluster.nodes}
         try:
             servers = haproxy_facts.parse_stat(haproxy_facts.show_stat(cluster.haproxy_socket),
                                                (cluster.db_backend, cluster.api_backend))
             error = ""
         except OSError as e:
             servers, error = None, f"haproxy admin socket: {e.strerror or e}"
-        return Look({name: f.result() for name, f in futures.items()}, servers, error)
+        return Look({name: f.result() for name, f in futures.items()}, servers, error,
+                    {name: f.result() for name, f in brokers.items()})
     return read
+
+
+def broker_accepts(address: str, port: int = 5672, timeout_s: float = 1.0) -> bool | None:
+    """True: the broker's AMQP port accepts; False: refused (it is down); None: no answer in time.
+
+    A TCP connect only: an AMQP login would cost the broker a connection and a log line a second.
+    """
+    try:
+        with socket.create_connection((address, port), timeout=timeout_s):
+            return True
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return None
 
 
 class Watcher:
