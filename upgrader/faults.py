@@ -135,6 +135,16 @@ def _undrained(look: Look, in_flight: InFlight, db_backend: str, api_backend: st
     return out
 
 
+def most_advanced(galera: dict[str, GaleraFacts]) -> str:
+    """The node that answers with the highest committed seqno ("" when none answers)."""
+    answering = {n: g for n, g in galera.items() if g.reachable}
+    return max(sorted(answering), key=lambda n: answering[n].last_committed) if answering else ""
+
+
+def primary_nodes(galera: dict[str, GaleraFacts]) -> list[str]:
+    return sorted(n for n, g in galera.items() if g.reachable and g.cluster_status == "Primary")
+
+
 def quorum_recovery(galera: dict[str, GaleraFacts]) -> str:
     """The exact recovery of a lost quorum, for the operator to run (upgrader does not).
 
@@ -148,11 +158,12 @@ def quorum_recovery(galera: dict[str, GaleraFacts]) -> str:
         return ("no node answers; on each node read its position (`mariadbd --wsrep-recover`, or "
                 "seqno in /var/lib/mysql/grastate.dat), then run `galera_new_cluster` on the most "
                 "advanced one only, and start the others normally")
-    best = max(sorted(answering), key=lambda n: answering[n].last_committed)
+    best = most_advanced(galera)
     seqnos = ", ".join(f"{n} {answering[n].last_committed}" for n in sorted(answering))
     text = (f"the most advanced node that answers is {best} (last committed: {seqnos}); "
             f"recover with: on {best}, mariadb -e \"SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'\"; "
-            "the other nodes rejoin by themselves; then `upgrader apply` continues the roll")
+            f"(or `upgrader recover --bootstrap {best}`); the other nodes rejoin by themselves; "
+            "then `upgrader apply` continues the roll")
     if silent:
         text += (f"; {', '.join(silent)} did not answer: check its position first "
                  "(`mariadbd --wsrep-recover` or grastate.dat) and bootstrap it instead if it is further ahead")

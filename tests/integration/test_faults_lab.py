@@ -243,6 +243,40 @@ def test_a_second_node_crashing_in_a_window_keeps_quorum_and_stops_the_roll(lab,
                  "detect": f"{detect_s:.1f} s"})
 
 
+def test_a_node_cut_from_the_network_in_a_window_pauses_the_roll(lab, lab_secrets):
+    """Link down in node3's namespace while node2 is out: no refusal, only silence (timeouts)."""
+    ns = lab.node("node3").netns
+    with patch_roll_until("stop_services") as (proc, journal):
+        cut_at = time.time()
+        subprocess.run(["ip", "-n", ns, "link", "set", "eth0", "down"], check=True, timeout=10)
+        try:
+            note = wait_record(journal, lambda r: r["type"] == "note" and r.get("reason") == "cluster_fault",
+                               timeout=30, what="the watcher's fault note")
+        finally:
+            # NOTE: back within seconds: RabbitMQ's default partition handling (ignore) would
+            # keep a partition that outlasted net_ticktime (about a minute) after the link returns
+            subprocess.run(["ip", "-n", ns, "link", "set", "eth0", "up"], check=True, timeout=10)
+        detect_s = ts(note) - cut_at
+        assert "node3" in note["message"], note
+        assert "quorum" not in note["message"]          # silence is not proof of a lost quorum
+        wait_record(journal, lambda r: r["type"] == "run_state" and r.get("dest") == "paused",
+                    timeout=240, what="the run to pause")
+        st = json.loads(cli("status", "--json").stdout)
+        states = {n: v["state"] for n, v in st["nodes"].items()}
+        assert states == {"node2": "done", "node3": "pending", "node1": "pending"}, states
+        rc, out = abort_and_check_clean(lab, lab_secrets, proc)
+    assert rc == exitcodes.ABORTED, out
+    probe = report_of(journal)["probe"]
+    assert probe["lost_writes"] == 0, probe
+    ROWS.append({"fault": "node3's link down in its namespace for about 10 s (silence, not refusal)",
+                 "when": "node2 out (after stop_services)",
+                 "outcome": "node2 finished by IST; roll paused before the next node (cluster_fault); "
+                            "link back, node3 rejoined by itself; abort: garbd left, cluster healthy",
+                 "quorum": "yes (node1 + garbd Primary)",
+                 "failed": probe["failed_operations"], "lost": probe["lost_writes"],
+                 "detect": f"{detect_s:.1f} s"})
+
+
 def test_haproxy_reload_mid_node_puts_the_drained_node_back_in_maint(lab, lab_secrets):
     with patch_roll_until("drain_rabbitmq") as (proc, journal):
         # a soft reload, as configuration management does it: the new process forgets MAINT
@@ -315,27 +349,20 @@ def test_both_other_nodes_crashing_stops_the_roll_with_the_recovery(lab, lab_sec
 
 
 def recover_primary(lab, secrets, wait_s: float = 45) -> bool:
-    """A Primary again: True when it took pc.bootstrap on the most advanced node answering."""
-    from upgrader.facts import galera as galera_facts
-
-    def looks():
-        out = {}
-        for n in lab.nodes:
-            try:
-                rows = galera_facts.query(n.address, "upgrader", secrets.mariadb_upgrader_password, timeout=3)
-                out[n.name] = galera_facts.parse_wsrep(rows["status"], rows["variables"])
-            except Exception:  # noqa: BLE001 - not answering yet
-                pass
-        return out
+    """A Primary again: True when it took `upgrader recover --bootstrap` (the printed way)."""
+    def verdict() -> dict:
+        cp = cli("recover", "--json")
+        assert cp.returncode in (0, 1), cp.stdout + cp.stderr
+        return json.loads(cp.stdout)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
-        if any(g.cluster_status == "Primary" for g in looks().values()):
-            return False
+        if verdict()["primary"]:
+            return False        # Galera's pc.recovery re-formed the last Primary by itself
         time.sleep(2)
-    seen = looks()
-    assert seen, "no node answers after the restart"
-    best = max(seen, key=lambda n: seen[n].last_committed)
-    ssh(lab, lab.node(best), "mariadb -e \"SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'\"", timeout=30)
-    wait_until(lambda: any(g.cluster_status == "Primary" for g in looks().values()), timeout=60,
-               what="a Primary component after pc.bootstrap")
+    seen = verdict()
+    assert seen["most_advanced"], seen
+    assert f"--bootstrap {seen['most_advanced']}" in seen["verdict"], seen
+    cp = cli("recover", "--bootstrap", seen["most_advanced"], "--yes")
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert verdict()["primary"]
     return True

@@ -20,14 +20,14 @@ err = Console(stderr=True)
 
 
 def _register() -> None:
-    from upgrader.cli import apply, lab, plan, probe, watch, where
+    from upgrader.cli import apply, lab, plan, probe, recover, watch, where
 
     app.add_typer(lab.app, name="lab")
     app.command()(plan.facts)
     app.command()(plan.plan)
     app.command()(probe.probe)
     for command in (apply.apply, apply.approve, apply.pause, apply.resume, apply.abort, apply.status,
-                    apply.report, watch.watch, where.where):
+                    apply.report, recover.recover, watch.watch, where.where):
         app.command()(command)
 
 

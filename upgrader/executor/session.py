@@ -300,16 +300,21 @@ def _probe_figures(probe, journal_path: Path) -> dict:
         return {"error": f"the probe did not stop cleanly: {error_line(e)}"}
 
 
+def runtime_inventory(cluster: Cluster, work: Path) -> list[Path]:
+    """The operator's inventory, then the runtime overlay (inventory.runtime_overlay) written in work."""
+    overlay = work / "inventory-overlay.yml"
+    write_atomic(overlay, yaml.safe_dump(runtime_overlay(cluster), sort_keys=True))
+    return [cluster.inventory, overlay]
+
+
 def ansible_executor(cluster: Cluster, paths: RunPaths, locs: Locations, on_event=None, cancel=None):
     """The playbook executor of this run: the operator's inventory plus the runtime overlay."""
     from upgrader.executor.runner import AnsibleRunnerExecutor
 
     work = paths.dir / "ansible"
     work.mkdir(mode=0o700, exist_ok=True)
-    overlay = work / "inventory-overlay.yml"
-    write_atomic(overlay, yaml.safe_dump(runtime_overlay(cluster), sort_keys=True))
     return AnsibleRunnerExecutor(
-        inventory=[cluster.inventory, overlay], playbooks_dir=playbooks_dir(), work_dir=work,
+        inventory=runtime_inventory(cluster, work), playbooks_dir=playbooks_dir(), work_dir=work,
         control_dir=private_dir(locs.control_sockets, "SSH control directory"), on_event=on_event,
         cancel=cancel)
 
