@@ -40,7 +40,11 @@ def recover(
     cluster = load_cluster(inventory_path(inventory))
     if bootstrap is not None and bootstrap not in {n.name for n in cluster.nodes}:
         raise ConfigError(f"--bootstrap {bootstrap}: not a Galera node of cluster {cluster.name}")
-    galera = read_galera(cluster, load_secrets(cluster).get("mariadb_upgrader_password", ""))
+    password = load_secrets(cluster).get("mariadb_upgrader_password")
+    if not password:
+        raise ConfigError(f"recover reads every node as {cluster.db_user}: no mariadb_upgrader_password "
+                          f"in {cluster.secrets_file}")
+    galera = read_galera(cluster, password)
     primary, best = primary_nodes(galera), most_advanced(galera)
     verdict = (f"quorum: Primary on {', '.join(primary)}; nothing to recover" if primary
                else quorum_recovery(galera))
