@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 UPGRADER = str(ROOT / ".venv/bin/upgrader")
 DOC = ROOT / "docs" / "reliability.md"
 RUNS = ROOT / "runs"          # where `apply` from / puts runs: the checkout's runs/ (docs/cli.md)
+PLANS = ROOT / "plans"
+STATE = Path("/var/lib/upgrader")   # the cluster's lock and current-run pointer (docs/cli.md)
 ROWS: list[dict] = []
 
 
@@ -61,6 +63,7 @@ def no_secret_seen(lab, lab_secrets):
                 if any(v in args for v in secrets):
                     hits.append(f"pid {cmdline.parent.name}: a lab password on its command line")
     before = {p.name for p in RUNS.glob("*")} if RUNS.is_dir() else set()
+    plans_before = {p.name for p in PLANS.glob("*.json")} if PLANS.is_dir() else set()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     yield
@@ -68,7 +71,9 @@ def no_secret_seen(lab, lab_secrets):
     sampler.join(timeout=5)
     assert not hits, hits[:3]
     written = [d for d in RUNS.glob("*") if d.name not in before]
-    files = [f for d in written for f in d.rglob("*") if f.is_file()] + \
+    plans = [f for f in PLANS.glob("*.json") if f.name not in plans_before]
+    state = [f for f in STATE.rglob("*") if f.is_file()] if STATE.is_dir() else []
+    files = [f for d in written for f in d.rglob("*") if f.is_file()] + plans + state + \
         [f for f in (lab.garbd_dir.glob("*") if lab.garbd_dir.is_dir() else []) if f.is_file()]
     assert written, "the roll wrote no run directory"
     for f in files:
