@@ -82,11 +82,16 @@ def read(run_dir: str | os.PathLike[str]) -> ControlFlags:
 
 
 def pause(run_dir: str | os.PathLike[str], reason: str = "operator", by: str | None = None,
-          via: str = "") -> str:
+          via: str = "", overrides: tuple[str, ...] = ()) -> str:
+    """overrides: pause reasons this one replaces when the run is already paused for them
+    (the watcher's cluster_fault names the cause of the failures the uptime gate paused on)."""
     if reason not in PAUSE_REASONS:
         raise ConfigError(f"unknown pause reason {reason!r}; one of {', '.join(PAUSE_REASONS)}")
 
     def change(f: ControlFlags) -> tuple[ControlFlags, str]:
+        if f.paused and f.pause_reason in overrides:
+            return (dataclasses.replace(f, pause_reason=reason, paused_by=by or _who(), paused_at=_now()),
+                    f"paused ({reason}, was {f.pause_reason})")
         if f.paused:
             return f, f"already paused ({f.pause_reason})"
         return (dataclasses.replace(f, paused=True, pause_reason=reason, paused_by=by or _who(),

@@ -177,3 +177,15 @@ def test_a_failed_node_is_out_on_purpose_not_a_lost_member(tmp_path):
     w.states["node2"] = "failed"
     assert w.in_flight().node == "node2"
     assert assess(look(node2=DOWN, haproxy=servers(node2="MAINT")), w.in_flight(), DB, API) == []
+
+
+def test_a_member_fault_takes_over_the_uptime_gates_pause(tmp_path):
+    control.pause(tmp_path, "health_gate", by="upgrader")          # clients failed first
+    w, _ = watcher(tmp_path, [look()], [])
+    w.states["node2"] = "stopped"
+    crashed = look(node1=DOWN, node2=DOWN, haproxy=servers(node2="MAINT"))
+    for _ in range(2):
+        w.act(assess(crashed, w.in_flight(), DB, API))
+    assert control.read(tmp_path).pause_reason == "cluster_fault"
+    control.pause(tmp_path, "health_gate", by="upgrader")          # and never the other way round
+    assert control.read(tmp_path).pause_reason == "cluster_fault"

@@ -210,7 +210,9 @@ class Watcher:
         self.journal.append("note", reason="cluster_fault", message=f.message)
         self._say(f"watcher: {f.message}")
         if first:
-            control.pause(self.run_dir, "cluster_fault", by="upgrader")
+            # NOTE: over the uptime gate's pause: a crashed member makes clients fail too, and
+            # the gate may see that first; the cause decides, and the node in flight finishes.
+            control.pause(self.run_dir, "cluster_fault", by="upgrader", overrides=("health_gate",))
             self.bus.publish(Paused("cluster_fault", f.message))
 
     def _say(self, line: str, node: str = "") -> None:
