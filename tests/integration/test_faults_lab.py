@@ -132,9 +132,11 @@ def patch_roll_until(step: str):
     """A patch roll under the probe, handed over once node2's ``step`` has finished;
     the apply is stopped (SIGTERM) if a failed assertion leaves it running."""
     assert cli("plan", "--patch").returncode == 0
+    previous = current_run_id()
     proc = start_apply()
     try:
-        wait_until(lambda: cli("status", "--json").returncode == 0, what="the run to exist")
+        # NOTE: the new run, not the last one: until apply registers it, status shows the old
+        wait_until(lambda: current_run_id() not in ("", previous), what="the new run to exist")
         journal = journal_of_current_run()
         wait_record(journal, lambda r: r["type"] == "step_finished" and r.get("node") == "node2"
                     and r.get("step") == step and r.get("ok"), what=f"node2's {step}")
@@ -143,6 +145,11 @@ def patch_roll_until(step: str):
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
+
+
+def current_run_id() -> str:
+    cp = cli("status", "--json")
+    return json.loads(cp.stdout)["run_id"] if cp.returncode == 0 else ""
 
 
 def journal_of_current_run() -> Path:
