@@ -5,7 +5,7 @@ flags and the state machines are the real ones.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -297,3 +297,33 @@ def test_extravars_mariadb_upgrade_follows_the_plan(tmp_path):
     from dataclasses import replace
 
     assert _extravars_of(tmp_path, replace(make_plan(), mariadb_upgrade=True), "node2")["galera_mariadb_upgrade"] is True
+
+
+def with_arbitrator(plan: Plan) -> Plan:
+    return replace(plan, preparation=(PlanStep("galera_arbitrator_join", 4), *plan.preparation),
+                   finalization=(*plan.finalization, PlanStep("galera_arbitrator_leave", 3)))
+
+
+def test_an_abort_lets_the_arbitrator_leave_and_a_failure_keeps_it(tmp_path):
+    def on_step(node, step):
+        if (node, step) == ("node2", "drain_api"):
+            control.abort(tmp_path / "aborted")
+
+    ex = FakeExecutor(on_step=on_step)
+    s = setup(tmp_path / "aborted", ex)
+    (tmp_path / "aborted").mkdir()
+    s = replace(s, run_dir=tmp_path / "aborted", journal=Journal(tmp_path / "aborted" / "journal.jsonl"),
+                plan=with_arbitrator(s.plan))
+    out = Orchestrator(s, RunProgress()).run_roll()
+    assert out.result == "aborted" and out.message.endswith("the arbitrator left")
+    assert ex.calls[0] == ("", "galera_arbitrator_join") and ex.calls[-1] == ("", "galera_arbitrator_leave")
+    assert ("", "keystone_contract") not in ex.calls           # an abort does not finalize
+
+    failing = FakeExecutor(fail_at=("node2", "rejoin_galera"))
+    (tmp_path / "failed").mkdir()
+    s = replace(setup(tmp_path / "failed", failing), plan=with_arbitrator(make_plan()),
+                journal=Journal(tmp_path / "failed" / "journal.jsonl"))
+    out = Orchestrator(s, RunProgress()).run_roll()
+    assert out.result == "failed"
+    # the failed node is still out: garbd's vote is needed most now
+    assert ("", "galera_arbitrator_leave") not in failing.calls
