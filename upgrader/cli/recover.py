@@ -63,10 +63,10 @@ def recover(
 
 
 def read_galera(cluster: Cluster, password: str) -> dict[str, GaleraFacts]:
-    from upgrader.executor.watcher import galera_of
+    from upgrader.facts.galera import read_node
 
     with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
-        found = {n.name: pool.submit(galera_of, n.address, cluster.db_user, password) for n in cluster.nodes}
+        found = {n.name: pool.submit(read_node, n.address, cluster.db_user, password) for n in cluster.nodes}
         return {name: f.result() for name, f in found.items()}
 
 

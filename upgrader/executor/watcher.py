@@ -33,19 +33,9 @@ from upgrader.facts import haproxy as haproxy_facts
 from upgrader.faults import Finding, InFlight, Look, assess
 from upgrader.inventory import Cluster
 from upgrader.journal import Journal
-from upgrader.model import GaleraFacts
 
 Reader = Callable[[], Look]
 NOT_CANCELLED = ("stop_services", "upgrade")   # steps left to finish even when the quorum is gone
-
-
-def galera_of(address: str, user: str, password: str, timeout_s: float = 3.0) -> GaleraFacts:
-    """One node's wsrep status; an unreachable GaleraFacts (with the one-line why) on any error."""
-    try:
-        rows = galera_facts.query(address, user, password, timeout=timeout_s)
-    except Exception as e:  # noqa: BLE001 - pymysql's several errors all mean "does not answer"
-        return galera_facts.unreachable(" ".join(str(e).split())[:120])
-    return galera_facts.parse_wsrep(rows["status"], rows["variables"])
 
 
 def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 3.0) -> Reader:
@@ -57,7 +47,7 @@ def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 3.0) -> R
     pool = ThreadPoolExecutor(max_workers=2 * len(cluster.nodes), thread_name_prefix="watch")
 
     def read() -> Look:
-        futures = {n.name: pool.submit(galera_of, n.address, cluster.db_user, password, timeout_s)
+        futures = {n.name: pool.submit(galera_facts.read_node, n.address, cluster.db_user, password, timeout_s)
                    for n in cluster.nodes}
         brokers = {n.name: pool.submit(broker_accepts, n.address) for n in cluster.nodes}
         try:

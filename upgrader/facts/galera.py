@@ -105,3 +105,12 @@ def unreachable(error: str, grastate: str | None = None) -> GaleraFacts:
     seqno, safe = parse_grastate(grastate) if grastate is not None else (None, None)
     return GaleraFacts(reachable=False, error=error, grastate_seqno=seqno,
                        grastate_safe_to_bootstrap=safe)
+
+
+def read_node(address: str, user: str, password: str, timeout_s: float = 3.0) -> GaleraFacts:
+    """One node's wsrep status; an unreachable GaleraFacts (with the one-line why) on any error."""
+    try:
+        rows = query(address, user, password, timeout=timeout_s)
+    except Exception as e:  # noqa: BLE001 - pymysql's several errors all mean "does not answer"
+        return unreachable(" ".join(str(e).split())[:120])
+    return parse_wsrep(rows["status"], rows["variables"])

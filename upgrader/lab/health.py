@@ -86,11 +86,7 @@ def check(cfg: LabConfig, sec: LabSecrets | None) -> LabHealth:
 
 
 def _galera(address: str, sec: LabSecrets) -> GaleraFacts:
-    try:
-        rows = galera_facts.query(address, "upgrader", sec.mariadb_upgrader_password, timeout=3)
-    except Exception as e:  # pymysql raises several types; all mean "cannot read this node"
-        return galera_facts.unreachable(str(e).splitlines()[0][:120])
-    return galera_facts.parse_wsrep(rows["status"], rows["variables"])
+    return galera_facts.read_node(address, "upgrader", sec.mariadb_upgrader_password, timeout_s=3)
 
 
 def _judge(cfg: LabConfig, h: LabHealth) -> None:
