@@ -54,12 +54,15 @@ class Tmux:
     def screen(self, name: str) -> str:
         return self("capture-pane", "-p", "-t", name).stdout
 
-    def wait_screen(self, name: str, needle: str, timeout: float) -> str:
+    def wait_screen(self, name: str, needle: str, timeout: float, stuck: str | None = None) -> str:
+        """The screen once it shows needle; fails at once when it shows stuck instead."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.screen(name)
             if needle in text:
                 return text
+            if stuck and stuck in text:
+                raise AssertionError(f"{name}: {stuck!r} on screen before {needle!r}:\n{text}")
             time.sleep(0.5)
         raise AssertionError(f"{name}: no {needle!r} on screen after {timeout:.0f} s:\n"
                              f"{self.screen(name)}")
@@ -137,7 +140,8 @@ def test_apply_tui_canary_approve_pause_resume_abort_with_a_second_terminal_watc
     assert cp.returncode == 0, cp.stdout + cp.stderr
 
     tmux.start("roll", [UPGRADER, "apply", "--canary", "--yes", "--tui"])
-    roll = tmux.wait_screen("roll", "AWAITING APPROVAL of canary:node2", timeout=600)
+    roll = tmux.wait_screen("roll", "AWAITING APPROVAL of canary:node2", timeout=600,
+                            stuck="PAUSED (")
     st = status(env)
     assert st["awaiting_gate"] == "canary:node2" and st["nodes"]["node2"]["state"] == "done"
     journal = Path(st["run_dir"]) / "journal.jsonl"

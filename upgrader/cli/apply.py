@@ -46,7 +46,10 @@ def apply(
     probe_budget: Annotated[int, typer.Option(help="Failed probe operations tolerated before the "
                                               "roll pauses itself.", min=0)] = ProbeOptions.budget,
     p99_multiple: Annotated[float, typer.Option(help="Pause when a probe's p99 exceeds this multiple "
-                                                "of its baseline (and 1 s).", min=1.0)] = ProbeOptions.p99_multiple,
+                                                "of its baseline (and --stall-ms).", min=1.0)] = ProbeOptions.p99_multiple,
+    stall_ms: Annotated[float, typer.Option(help="Slower responses are fine: the p99 must also be "
+                                            "over this many milliseconds to pause the roll.",
+                                            min=100)] = ProbeOptions.stall_ms,
     baseline: Annotated[float, typer.Option(help="Seconds of probe baseline before the first step.",
                                             min=0)] = ProbeOptions.baseline_s,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final report as JSON on stdout "
@@ -71,7 +74,8 @@ def apply(
     report_path = absolute(report, "--report") if report is not None else None
     if report_path is not None and not report_path.parent.is_dir():
         raise ConfigError(f"--report {report_path}: directory {report_path.parent} does not exist")
-    opts = ProbeOptions(enabled=probe, baseline_s=baseline, budget=probe_budget, p99_multiple=p99_multiple)
+    opts = ProbeOptions(enabled=probe, baseline_s=baseline, budget=probe_budget, p99_multiple=p99_multiple,
+                        stall_ms=stall_ms)
     with registry.lock(locs, wanted.cluster, command=" ".join(["upgrader", *sys.argv[1:]])):
         paths, p, resumed = open_run(locs, wanted, explicit=plan is not None)
         if not resumed and not yes:

@@ -255,10 +255,10 @@ class Orchestrator:
                     flags.pause_reason, "")))
             self.s.sleep(self.s.poll_s)
 
-    def _check_gate(self, name: str) -> None:
+    def _check_gate(self, name: str, step: str) -> None:
         problems = self.s.gate() if self.s.gate else []
         if problems:
-            message = f"after {name}'s last step: " + "; ".join(problems)
+            message = f"after {name}'s {step}: " + "; ".join(problems)
             control.pause(self.s.run_dir, "health_gate", by="upgrader")
             self.s.journal.append("note", reason="health_gate", message=message)
             self.s.bus.publish(Paused("health_gate", message))
@@ -278,7 +278,7 @@ class Orchestrator:
                 failed.append(result)
                 return
             fire(node, result.step)
-            self._check_gate(node.name)
+            self._check_gate(node.name, result.step)
             later = steps.index(result.step) + 1
             if later < len(steps):
                 self._begin_step(steps[later], node.name, ident)

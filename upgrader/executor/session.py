@@ -105,6 +105,7 @@ class ProbeOptions:
     baseline_s: float = 10.0         # traffic measured before the first step
     budget: int = 0                  # failed operations tolerated before the gate pauses
     p99_multiple: float = 10.0
+    stall_ms: float = 5000.0         # and the p99 must be over this before it counts as a stall
 
 
 def start_probe(cluster: Cluster, secrets: dict[str, str], run_id: str, opts: ProbeOptions,
@@ -222,7 +223,8 @@ def _wire_probe(probe, opts: ProbeOptions, setup: RunSetup, feeds) -> None:
     from upgrader.probe.gate import UptimeGate
 
     gate = UptimeGate(probe.recorder.samples, probe.baseline_end,
-                      budget=opts.budget, p99_multiple=opts.p99_multiple)
+                      budget=opts.budget, p99_multiple=opts.p99_multiple,
+                      p99_floor_ms=opts.stall_ms)
     setup.gate, setup.gate_reset = gate.problems, gate.reset
 
 

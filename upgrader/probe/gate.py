@@ -20,8 +20,11 @@ class UptimeGate:
     budget: int = 0              # failed operations tolerated
     p99_multiple: float = 10.0   # tolerated p99 vs the baseline's, per kind
     # NOTE: slower responses are acceptable during a roll; the latency gate is for requests
-    # that nearly stall, so it also needs the p99 above this floor before it trips.
-    p99_floor_ms: float = 1000.0
+    # that nearly stall, so it also needs the p99 above this floor before it trips. 1 s was
+    # too low: on a 2-core CI machine the joiner's flow control held the writer's commits for
+    # 1.0-1.4 s several times in one IST rejoin, with no client failing. 5 s is half the
+    # probe's own Keystone timeout (10 s): a request that slow is close to failing.
+    p99_floor_ms: float = 5000.0
     window_s: float = 60.0
     min_samples: int = 50
     # NOTE: one slow operation is not a p99: with fewer than 100 samples in the window
