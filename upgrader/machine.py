@@ -49,13 +49,17 @@ NODE_STEPS: tuple[str, ...] = (
 _RETRY_TARGETS = [s for s in NodeState if s is not S.FAILED]
 # The steps one playbook run carries back to back (one ansible-playbook start-up each,
 # not one per step). A run ends only where a node may wait for an operator: drained
-# but still running (before the stop), and back up and verified (before it is resynced
-# and undrained). So a pause, an abort or the uptime gate never leaves a node's
-# services down waiting; only a failed step can, and it stops the run where it failed.
+# but still running (before the stop), and back in service. So a pause, an abort or the
+# uptime gate never leaves a node's services down waiting; only a failed step can, and
+# it stops the run where it failed.
+# NOTE: there is no stop between revive and resync (back up but still drained): a pause
+# there kept one node of three out of the pool for as long as the operator looked, and
+# each run boundary costs 3-5 s of the node's window (process start, Mitogen's bootstrap
+# on every host the next run touches).
 STEP_RUNS: tuple[tuple[str, ...], ...] = (
     ("drain_api", "drain_db", "desync_galera", "drain_rabbitmq"),
-    ("stop_services", "upgrade", "rejoin_galera", "verify_node", "revive_rabbitmq"),
-    ("resync_galera", "undrain"),
+    ("stop_services", "upgrade", "rejoin_galera", "verify_node", "revive_rabbitmq",
+     "resync_galera", "undrain"),
 )
 
 TRANSITIONS: list[dict[str, Any]] = [  # trigger, source, dest: one node's whole protocol

@@ -96,7 +96,8 @@ def test_no_run_ends_with_the_services_down():
 
 @pytest.mark.parametrize("step, expected", [
     ("drain_api", ("drain_api", "drain_db", "desync_galera", "drain_rabbitmq")),
-    ("upgrade", ("upgrade", "rejoin_galera", "verify_node", "revive_rabbitmq")),
+    ("upgrade", ("upgrade", "rejoin_galera", "verify_node", "revive_rabbitmq", "resync_galera",
+                 "undrain")),
     ("undrain", ("undrain",)),
 ])
 def test_a_resumed_run_starts_at_its_step(step, expected):

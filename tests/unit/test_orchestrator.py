@@ -96,7 +96,7 @@ def test_happy_path_runs_every_step_in_order_then_finalizes(tmp_path):
     assert ex.calls[-2:] == [("", "keystone_contract"), ("", "rabbitmq_feature_flags")]
     for node in ORDER:
         assert node_calls(ex.calls, node) == list(NODE_STEPS)
-        assert [steps for n, steps in ex.runs if n == node] == list(STEP_RUNS)   # 3 playbook runs
+        assert [steps for n, steps in ex.runs if n == node] == list(STEP_RUNS)   # 2 playbook runs
     # nodes roll strictly one after the other, in plan order
     firsts = [ex.calls.index((n, "drain_api")) for n in ORDER]
     lasts = [ex.calls.index((n, "undrain")) for n in ORDER]
@@ -139,7 +139,8 @@ def test_a_failed_step_stops_the_run_and_touches_no_other_node(tmp_path):
     ex2 = FakeExecutor()                                 # the operator fixed it: apply again
     assert run(tmp_path, ex2).result == "success"
     assert node_calls(ex2.calls, "node3")[0] == "rejoin_galera"   # retries the failed step
-    assert ex2.runs[0] == ("node3", ("rejoin_galera", "verify_node", "revive_rabbitmq"))
+    assert ex2.runs[0] == ("node3", ("rejoin_galera", "verify_node", "revive_rabbitmq",
+                                     "resync_galera", "undrain"))
 
 
 def test_pause_stops_at_the_next_step_boundary_until_resumed(tmp_path):

@@ -428,3 +428,12 @@ def test_an_apt_failure_says_apt_errors_not_its_whole_command_line():
                "event_data": {"task": "Install the pinned package versions", "host": "node2", "res": res}}]
     assert first_failure(events) == ("Install the pinned package versions [node2]: apt-get failed: "
                                      "E: Version '1:10.11.99' for 'mariadb-server' was not found")
+
+
+def test_steps_run_under_mitogen_when_it_is_installed(tmp_path):
+    """The dependency is declared, so the strategy must resolve to a real plugin directory."""
+    from upgrader.executor.runner import mitogen_strategy
+
+    env = AnsibleRunnerExecutor(tmp_path / "inv", tmp_path, tmp_path / "w").envvars()
+    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear" == mitogen_strategy()["ANSIBLE_STRATEGY"]
+    assert (Path(env["ANSIBLE_STRATEGY_PLUGINS"]) / "mitogen_linear.py").is_file()
