@@ -99,6 +99,14 @@ def test_in_flight_says_nothing_runs_once_the_run_has_ended():
     assert render.inflight_text(started, NOW, paused=False).startswith("in flight 12s: cluster keystone_contract")
 
 
+def test_in_flight_says_nothing_runs_while_paused_between_playbook_runs():
+    """Seen on CI: a gate's pause showed the finished step's last task as in flight for 8 min."""
+    started = {"ts": "2026-12-01T10:04:48+00:00", "node": "node2", "step": "revive_rabbitmq",
+               "task": "Report the broker's cluster state"}
+    assert render.inflight_text(started, NOW, paused=True, running=False) == (
+        "in flight: nothing, paused between playbook runs")
+
+
 def test_health_without_samples_and_stale_samples_say_so():
     assert render.health_text(None, ["node1"], {}, None).startswith("health: no samples")
     stale = render.health_text({"live": False, "interval_s": 2, "nodes": {}}, ["node1"], {}, 300)

@@ -181,8 +181,10 @@ class UpgraderApp(App[None]):
                                                 age_s(self.health, now)))
         self._show("probe", render.probe_text(self.probe, age_s(self.probe, now)))
         self._show("history", render.history_text(self.view.history if self.view else ()))
+        running = bool(self.view.progress.in_flight()) if self.view else True
         self._show("inflight", render.inflight_text(self.started, now, self.flags.paused,
-                                                    ended=self.view.result if self.view else ""))
+                                                    ended=self.view.result if self.view else "",
+                                                    running=running))
 
     def _show(self, name: str, text: str) -> None:
         self.query_one(f"#{name}", Panel).show(text)

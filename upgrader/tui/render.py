@@ -185,14 +185,18 @@ def task_line(line: dict[str, Any]) -> str | None:
 
 
 def inflight_text(started: dict[str, Any] | None, now: datetime, paused: bool,
-                  width: int = 80, ended: str = "") -> str:
+                  width: int = 80, ended: str = "", running: bool = True) -> str:
     """The task the playbook run in flight started last, and for how long (cut to width).
 
     ended: the run's final result ("success", "aborted"); then no playbook runs, and the
     last task started (a cluster step's) must not read as if it still did.
+    running: False when the journal has no step in flight (a paused run between runs):
+    the last task started belongs to a step that has finished.
     """
     if ended:
         return f"in flight: nothing, the run has ended ({ended})"
+    if not running:
+        return f"in flight: nothing{', paused between playbook runs' if paused else ''}"
     if started is None:
         return "in flight: no playbook task yet"
     try:
