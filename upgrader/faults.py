@@ -1,11 +1,12 @@
 """What the roll's watcher concludes from one look at the cluster: pure rules, no I/O.
 
 A look is every Galera node's wsrep status and HAProxy's servers, read from outside
-the playbooks every second while a roll runs (upgrader/executor/watcher.py). The
-rules separate what the roll does on purpose (the node in flight is drained, stopped,
-desynced; its IST donor is Donor/Desynced) from a fault outside it: another member
-lost or out of the Primary component, the quorum gone, or a drained server back in
-HAProxy's pool (a reload forgets runtime MAINT states).
+the playbooks every second while a roll runs (upgrader/executor/watcher.py), with
+RabbitMQ's last cluster status (the health feed's, every 10 s). The rules separate
+what the roll does on purpose (the node in flight is drained, stopped, desynced; its
+IST donor is Donor/Desynced) from a fault outside it: another member lost or out of
+the Primary component, the quorum gone, a drained server back in HAProxy's pool (a
+reload forgets runtime MAINT states), a RabbitMQ network partition or resource alarm.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ class Look:
     haproxy_error: str = ""
     # node -> its broker accepts AMQP connections (False: refused; None or absent: unknown)
     brokers: dict[str, bool | None] = field(default_factory=dict)
+    # RabbitMQ's cluster status (live/figures.rabbit_entry): partitioned, alarms; {} unknown
+    rabbit: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,8 @@ class InFlight:
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str                 # member_lost | broker_lost | quorum_lost | undrained
+    kind: str                 # member_lost | broker_lost | broker_partitioned | broker_alarm
+                              # | quorum_lost | undrained
     node: str
     message: str
     backend: str = ""         # undrained: the backend whose server must go back to MAINT
@@ -83,8 +87,28 @@ def assess(look: Look, in_flight: InFlight, db_backend: str, api_backend: str) -
     """Every fault outside what the roll does on purpose; [] when the cluster is as expected."""
     findings = _quorum(look)
     if not findings:
-        findings = _members(look, in_flight)
+        findings = _members(look, in_flight) + _brokers(look.rabbit)
     return findings + _undrained(look, in_flight, db_backend, api_backend)
+
+
+def _brokers(rabbit: dict) -> list[Finding]:
+    """A partition or a resource alarm: neither is what a roll does, both hurt clients.
+
+    A partition splits the queues' views (pause_minority stops the minority's brokers);
+    an alarm (memory or disk) blocks every publisher in the cluster. Stopping a broker
+    on purpose is neither: its peers list it as not running, nothing more.
+    """
+    if not rabbit or rabbit.get("error"):
+        return []
+    seen_by = rabbit.get("from", "")
+    out = []
+    if rabbit.get("partitioned"):
+        out.append(Finding("broker_partitioned", "", f"RabbitMQ: {seen_by} reports a network partition "
+                           f"with {', '.join(rabbit['partitioned'])}"))
+    if rabbit.get("alarms"):
+        out.append(Finding("broker_alarm", "", f"RabbitMQ: {rabbit['alarms']} resource alarm(s) in force "
+                           f"(memory or disk, seen from {seen_by}): publishers are blocked"))
+    return out
 
 
 def _quorum(look: Look) -> list[Finding]:

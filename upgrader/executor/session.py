@@ -173,7 +173,8 @@ def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus, locs: L
     # task lines, health and probe snapshots in the run directory, for `watch` and --tui
     feeds = start_live_feeds(paths.dir, cluster, secrets, bus)
     reporter = _Reporter(paths, plan, report_path, redactor)
-    watcher = start_watcher(cluster, secrets, bus, journal, paths, plan, progress)
+    watcher = start_watcher(cluster, secrets, bus, journal, paths, plan, progress,
+                            rabbit=feeds.rabbit_status)
     try:
         if executor is None:
             executor = ansible_executor(cluster, paths, locs, on_event=feeds.on_runner_event,
@@ -195,14 +196,14 @@ def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus, locs: L
 
 
 def start_watcher(cluster: Cluster | None, secrets: dict[str, str], bus: EventBus, journal: Journal,
-                  paths: RunPaths, plan: Plan, progress: RunProgress):
+                  paths: RunPaths, plan: Plan, progress: RunProgress, rabbit=None):
     """The roll's watcher (executor/watcher.py), or None without a live cluster (tests)."""
     if cluster is None:
         return None
     from upgrader.executor.watcher import Watcher, cluster_reader
 
     states = {n: (progress.nodes[n].state.value if n in progress.nodes else "pending") for n in plan.order}
-    read = cluster_reader(cluster, secrets.get("mariadb_upgrader_password", ""))
+    read = cluster_reader(cluster, secrets.get("mariadb_upgrader_password", ""), rabbit=rabbit)
     return Watcher(read, bus, journal, paths.dir, cluster.db_backend, cluster.api_backend, states,
                    haproxy_socket=cluster.haproxy_socket).start()
 

@@ -9,8 +9,8 @@ step runs), and applies upgrader/faults.py:
 
 - a drained server back in the pool: put back in MAINT at once (journaled), so the
   node's services never stop under client traffic;
-- a member lost or out of the Primary component, or a broker refusing AMQP connections,
-  seen twice in a row: the roll pauses
+- a member lost or out of the Primary component, a broker refusing AMQP connections,
+  or a RabbitMQ partition or resource alarm, seen twice in a row: the roll pauses
   (reason cluster_fault); the node in flight finishes if it can, since its return
   restores a copy of the data, and the run stops before the next node;
 - the quorum lost: the same, and the playbook in flight is cancelled, since a wait for
@@ -38,8 +38,12 @@ Reader = Callable[[], Look]
 NOT_CANCELLED = ("stop_services", "upgrade")   # steps left to finish even when the quorum is gone
 
 
-def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 3.0) -> Reader:
+def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 3.0,
+                   rabbit: Callable[[], dict] | None = None) -> Reader:
     """Reads one Look: every node's wsrep status (in parallel) and HAProxy's servers.
+
+    rabbit: RabbitMQ's last cluster status, read elsewhere (the health feed runs
+    rabbitmqctl every 10 s; an Erlang VM a second would cost a core's tenth).
 
     NOTE: 3 s: on two loaded cores a healthy server can take over a second to accept;
     a crashed one refuses at once, and a cut link costs two looks of 3 s.
@@ -57,7 +61,7 @@ def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 3.0) -> R
         except OSError as e:
             servers, error = None, f"haproxy admin socket: {e.strerror or e}"
         return Look({name: f.result() for name, f in futures.items()}, servers, error,
-                    {name: f.result() for name, f in brokers.items()})
+                    {name: f.result() for name, f in brokers.items()}, rabbit() if rabbit else {})
     return read
 
 

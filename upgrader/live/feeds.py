@@ -82,6 +82,10 @@ class LiveFeeds:
         if self._sampler is not None:
             self._sampler.close()
 
+    def rabbit_status(self) -> dict[str, Any]:
+        """RabbitMQ's last cluster status as the health feed read it ({} without a sampler)."""
+        return self._sampler.latest_rabbit() if self._sampler is not None else {}
+
     def attach_probe(self, probe: Any, budget: int = 0) -> None:
         """The running Probe (or None when the probe is off); its figures go to probe.json."""
         self._probe, self._budget = probe, budget

@@ -89,6 +89,11 @@ class HealthSampler:
             self._rabbit = entry
         return entry
 
+    def latest_rabbit(self) -> dict[str, Any]:
+        """The last cluster_status entry sample_rabbit read ({} before the first)."""
+        with self._lock:
+            return dict(self._rabbit)
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
