@@ -347,6 +347,39 @@ def test_a_node_cut_from_the_network_in_a_window_pauses_the_roll(lab, lab_secret
                  "detect": f"{detect_s:.1f} s"})
 
 
+def test_a_rabbitmq_alarm_in_a_window_pauses_the_roll(lab, lab_secrets):
+    """A memory alarm on node3's broker (the watermark set to 0, as a full host would):
+    RabbitMQ blocks every publisher in the cluster; the watcher pauses the roll."""
+    with patch_roll_until("drain_rabbitmq") as (proc, journal):
+        alarmed_at = time.time()
+        ssh(lab, lab.node("node3"), "rabbitmqctl -q set_vm_memory_high_watermark 0", timeout=60)
+        try:
+            note = wait_record(journal, lambda r: r["type"] == "note" and r.get("reason") == "cluster_fault",
+                               timeout=60, what="the watcher's fault note")
+        finally:
+            ssh(lab, lab.node("node3"), "rabbitmqctl -q set_vm_memory_high_watermark 0.4", timeout=60)
+        detect_s = ts(note) - alarmed_at
+        assert "alarm" in note["message"], note
+        wait_record(journal, lambda r: r["type"] == "run_state" and r.get("dest") == "paused",
+                    timeout=240, what="the run to pause")
+        st = json.loads(cli("status", "--json").stdout)
+        assert st["pause_reason"] == "cluster_fault", st
+        states = {n: v["state"] for n, v in st["nodes"].items()}
+        assert states == {"node2": "done", "node3": "pending", "node1": "pending"}, states
+        rc, out = abort_and_check_clean(lab, lab_secrets, proc)
+    assert rc == exitcodes.ABORTED, out
+    probe = report_of(journal)["probe"]
+    assert probe["lost_writes"] == 0, probe
+    ROWS.append({"fault": "RabbitMQ memory alarm on node3 (watermark 0: every publisher blocked), "
+                          "lifted once seen",
+                 "when": "node2 drained (after drain_rabbitmq)",
+                 "outcome": "node2 finished by IST; roll paused before the next node (cluster_fault); "
+                            "abort: garbd left, cluster healthy",
+                 "quorum": "yes (Galera untouched)",
+                 "failed": probe["failed_operations"], "lost": probe["lost_writes"],
+                 "detect": f"{detect_s:.1f} s"})
+
+
 def test_both_other_nodes_crashing_stops_the_roll_with_the_recovery(lab, lab_secrets):
     """No quorum left: the wait for Synced is cancelled within seconds, the run stops with
     the recovery printed, and the printed recovery brings the cluster back."""
