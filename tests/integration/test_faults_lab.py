@@ -242,6 +242,17 @@ def abort_and_check_clean(lab, secrets, proc) -> tuple[int, str]:
     return rc, out
 
 
+def paused_before_the_next_node(journal: Path) -> None:
+    """The watcher's pause held the run after node2 came back by IST, before node3."""
+    wait_record(journal, lambda r: r["type"] == "run_state" and r.get("dest") == "paused",
+                timeout=240, what="the run to pause")
+    st = json.loads(cli("status", "--json").stdout)
+    assert st["paused"] and st["pause_reason"] == "cluster_fault", st
+    states = {n: v["state"] for n, v in st["nodes"].items()}
+    assert states == {"node2": "done", "node3": "pending", "node1": "pending"}, states
+    assert st["nodes"]["node2"]["transfer"] == "IST", st["nodes"]
+
+
 def node2_servers(lab) -> list[str]:
     return [s.status for s in haproxy_facts.parse_stat(haproxy_facts.show_stat(str(lab.haproxy_socket)))
             if s.server == "node2"]
@@ -282,13 +293,7 @@ def test_a_second_node_crashing_in_a_window_keeps_quorum_and_stops_the_roll(lab,
         write_through_vip(lab, lab_secrets)
         # node2 comes back (its return restores a copy of the data); the run then waits,
         # paused, before the next node
-        wait_record(journal, lambda r: r["type"] == "run_state" and r.get("dest") == "paused",
-                    timeout=240, what="the run to pause")
-        st = json.loads(cli("status", "--json").stdout)
-        assert st["paused"] and st["pause_reason"] == "cluster_fault", st
-        states = {n: v["state"] for n, v in st["nodes"].items()}
-        assert states == {"node2": "done", "node3": "pending", "node1": "pending"}, states
-        assert st["nodes"]["node2"]["transfer"] == "IST", st["nodes"]
+        paused_before_the_next_node(journal)
         ssh(lab, lab.node(victim), "service mariadb start >/dev/null 2>&1", timeout=120)
         rc, out = abort_and_check_clean(lab, lab_secrets, proc)
     assert rc == exitcodes.ABORTED, out
@@ -329,11 +334,7 @@ def test_a_node_cut_from_the_network_in_a_window_pauses_the_roll(lab, lab_secret
         detect_s = ts(note) - cut_at
         assert "node3" in note["message"], note
         assert "quorum" not in note["message"]          # silence is not proof of a lost quorum
-        wait_record(journal, lambda r: r["type"] == "run_state" and r.get("dest") == "paused",
-                    timeout=240, what="the run to pause")
-        st = json.loads(cli("status", "--json").stdout)
-        states = {n: v["state"] for n, v in st["nodes"].items()}
-        assert states == {"node2": "done", "node3": "pending", "node1": "pending"}, states
+        paused_before_the_next_node(journal)
         rc, out = abort_and_check_clean(lab, lab_secrets, proc)
     assert rc == exitcodes.ABORTED, out
     probe = report_of(journal)["probe"]
@@ -360,12 +361,7 @@ def test_a_rabbitmq_alarm_in_a_window_pauses_the_roll(lab, lab_secrets):
             ssh(lab, lab.node("node3"), "rabbitmqctl -q set_vm_memory_high_watermark 0.4", timeout=60)
         detect_s = ts(note) - alarmed_at
         assert "alarm" in note["message"], note
-        wait_record(journal, lambda r: r["type"] == "run_state" and r.get("dest") == "paused",
-                    timeout=240, what="the run to pause")
-        st = json.loads(cli("status", "--json").stdout)
-        assert st["pause_reason"] == "cluster_fault", st
-        states = {n: v["state"] for n, v in st["nodes"].items()}
-        assert states == {"node2": "done", "node3": "pending", "node1": "pending"}, states
+        paused_before_the_next_node(journal)
         rc, out = abort_and_check_clean(lab, lab_secrets, proc)
     assert rc == exitcodes.ABORTED, out
     probe = report_of(journal)["probe"]
