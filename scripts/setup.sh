@@ -29,7 +29,7 @@ fi
 
 APT_PACKAGES=(
     mariadb-server galera-4 galera-arbitrator-4 mariadb-backup mariadb-client socat rsync
-    haproxy rabbitmq-server openssh-server openssh-client tini iproute2 procps
+    haproxy keepalived rabbitmq-server openssh-server openssh-client tini iproute2 procps
     python3-venv python3-pymysql python3-apt tmux
 )
 missing=()

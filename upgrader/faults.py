@@ -35,6 +35,9 @@ class Look:
     brokers: dict[str, bool | None] = field(default_factory=dict)
     # RabbitMQ's cluster status (live/figures.rabbit_entry): partitioned, alarms; {} unknown
     rabbit: dict = field(default_factory=dict)
+    # With an HAProxy on every node: node -> its servers (None: unreadable, as the node in
+    # flight's own while it is stopped). `haproxy` is then None.
+    balancers: dict[str, tuple[HaproxyServer, ...] | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Finding:
     node: str
     message: str
     backend: str = ""         # undrained: the backend whose server must go back to MAINT
+    where: str = ""           # undrained: the node whose HAProxy shows it ("" the one on this machine)
 
 
 def _at_or_after(state: str, first: NodeState) -> bool:
@@ -147,15 +151,18 @@ def _members(look: Look, in_flight: InFlight) -> list[Finding]:
 
 
 def _undrained(look: Look, in_flight: InFlight, db_backend: str, api_backend: str) -> list[Finding]:
-    if look.haproxy is None:
-        return []
+    views = [("", look.haproxy), *look.balancers.items()]
     out = []
-    for backend in must_be_maint(in_flight, db_backend, api_backend):
-        server = next((s for s in look.haproxy if s.backend == backend and s.server == in_flight.node), None)
-        if server is not None and not server.status.startswith("MAINT"):
-            out.append(Finding("undrained", in_flight.node,
-                               f"haproxy: {backend}/{in_flight.node} is {server.status} while "
-                               f"{in_flight.node} is drained (a reload forgets MAINT)", backend))
+    for where, servers in views:
+        if servers is None:
+            continue
+        which = f"haproxy on {where}" if where else "haproxy"
+        for backend in must_be_maint(in_flight, db_backend, api_backend):
+            server = next((s for s in servers if s.backend == backend and s.server == in_flight.node), None)
+            if server is not None and not server.status.startswith("MAINT"):
+                out.append(Finding("undrained", in_flight.node,
+                                   f"{which}: {backend}/{in_flight.node} is {server.status} while "
+                                   f"{in_flight.node} is drained (a reload forgets MAINT)", backend, where))
     return out
 
 

@@ -46,6 +46,11 @@ class Cluster:
     layout: Layout | None = None                # which groups play galera, rabbitmq, keystone, haproxy
     group_overlay: dict = field(default_factory=dict, compare=False)   # upgrader's groups, when renamed
     arbitrator: str = ""                        # the galera_arbitrator host (garbd for the roll), if any
+    # Nodes that run their own HAProxy (the controllers topology), read over SSH; empty:
+    # HAProxy's admin socket is on this machine (a dedicated load balancer).
+    balancers: tuple[str, ...] = ()
+    # Nodes whose keepalived holds the VIP by VRRP, one at a time; empty: the VIP is static.
+    vrrp_hosts: tuple[str, ...] = ()
 
     def node(self, name: str) -> NodeAccess:
         for n in self.nodes:
@@ -121,7 +126,18 @@ def load_cluster(path: str | os.PathLike[str]) -> Cluster:
         layout=layout,
         group_overlay=overlay_inventory(layout, {g: [h for h, _ in m] for g, m in hosts.items()}),
         arbitrator=arbitrator,
+        balancers=_members_that_are_nodes(hosts, layout.group("haproxy"), nodes),
+        vrrp_hosts=_members_that_are_nodes(hosts, VRRP_GROUP, nodes),
     )
+
+
+VRRP_GROUP = "keepalived"
+
+
+def _members_that_are_nodes(hosts: dict[str, list[tuple[str, dict]]], group: str,
+                            nodes: list[NodeAccess]) -> tuple[str, ...]:
+    names = {n.name for n in nodes}
+    return tuple(h for h, _ in hosts.get(group, []) if h in names)
 
 
 ARBITRATOR_GROUP = "galera_arbitrator"

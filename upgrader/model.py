@@ -135,6 +135,25 @@ class NodeFacts:
 
 
 @dataclass(frozen=True)
+class BalancerFacts:
+    """What one of several HAProxies (one per node, the controllers topology) reports."""
+
+    host: str                            # the node this HAProxy runs on
+    servers: tuple[HaproxyServer, ...] = ()
+    error: str = ""                      # why its admin socket could not be read
+
+
+@dataclass(frozen=True)
+class VipFacts:
+    """Who holds the VIP, when keepalived moves it between the nodes by VRRP."""
+
+    address: str = ""
+    managed: bool = False                # keepalived on the nodes; False: a static address
+    holders: tuple[str, ...] = ()        # nodes whose interface carries the address
+    vrrp_states: tuple[tuple[str, str], ...] = ()   # (node, MASTER | BACKUP | FAULT | STOP | "")
+
+
+@dataclass(frozen=True)
 class ClusterFacts:
     cluster: str                         # a stable name of the cluster (from the inventory)
     gathered_at: str                     # ISO-8601 UTC
@@ -144,6 +163,10 @@ class ClusterFacts:
     inventory_hosts: tuple[str, ...] = ()  # hosts the inventory names, for the match check
     schema_version: int = 1
     arbitrator: str = ""                 # the inventory's galera_arbitrator host (garbd), if any
+    # Every HAProxy when each node runs one (then `haproxy` is the VIP holder's view);
+    # empty with one dedicated HAProxy.
+    balancers: tuple[BalancerFacts, ...] = ()
+    vip: VipFacts = field(default_factory=VipFacts)
 
     def node(self, name: str) -> NodeFacts:
         for n in self.nodes:
@@ -192,6 +215,7 @@ class NodePlan:
     versions: dict[str, str] = field(default_factory=dict)  # installed at plan time
     package_changes: tuple[PackageChange, ...] = ()   # what the upgrade step installs here
     restarts: tuple[str, ...] = ()       # services the package changes need restarted
+    vip: str = ""                        # where keepalived's VIP is during this node's window
 
 
 @dataclass(frozen=True)
@@ -227,5 +251,5 @@ class Plan:
 
 _NESTED: tuple[type, ...] = (
     GaleraFacts, WriteRate, RabbitFacts, HaproxyServer, PackageFacts, NodeFacts, PlanStep,
-    PackageChange, NodePlan,
+    PackageChange, NodePlan, BalancerFacts, VipFacts,
 )

@@ -107,3 +107,22 @@ def with_server(facts: ClusterFacts, backend_name: str, server_name: str, **chan
 
 def without_backend(facts: ClusterFacts, backend: str) -> ClusterFacts:
     return replace(facts, haproxy=tuple(s for s in facts.haproxy if s.backend != backend))
+
+
+def with_balancers(facts: ClusterFacts, holders: tuple[str, ...] = ("node1",), **views) -> ClusterFacts:
+    """HAProxy and keepalived on every node: each HAProxy sees facts.haproxy, except the
+    nodes named in views (node -> its own servers, or an error string)."""
+    from upgrader.model import BalancerFacts, VipFacts
+
+    balancers = tuple(
+        BalancerFacts(host=n.name, error=views[n.name]) if isinstance(views.get(n.name), str)
+        else BalancerFacts(host=n.name, servers=views.get(n.name, facts.haproxy))
+        for n in facts.nodes)
+    vip = VipFacts(address="10.123.0.100", managed=True, holders=holders,
+                   vrrp_states=tuple((n.name, "MASTER" if n.name in holders else "BACKUP") for n in facts.nodes))
+    return replace(facts, balancers=balancers, vip=vip)
+
+
+def server_status(facts: ClusterFacts, backend_name: str, server_name: str, status: str):
+    """facts.haproxy with one server's status changed (a view for with_balancers)."""
+    return with_server(facts, backend_name, server_name, status=status).haproxy

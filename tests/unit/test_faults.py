@@ -123,7 +123,7 @@ def watcher(tmp_path, looks, maint_calls):
     bus = EventBus()
     w = Watcher(Scripted(looks), bus, Journal(tmp_path / "journal.jsonl"), tmp_path, DB, API,
                 states={"node1": "pending", "node2": "pending", "node3": "pending"},
-                set_maint=lambda backend, node: maint_calls.append((backend, node)))
+                set_maint=lambda backend, node, where: maint_calls.append((backend, node)))
     return w, bus
 
 

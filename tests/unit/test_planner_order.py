@@ -5,9 +5,9 @@ from dataclasses import replace
 
 import pytest
 
-from planner_fixtures import cluster, haproxy, with_galera
+from planner_fixtures import cluster, haproxy, with_balancers, with_galera
 from upgrader.planner import mysql_writer, roll_order
-from upgrader.planner.order import order_warnings
+from upgrader.planner.order import order_warnings, vip_during
 
 FIVE = ("node1", "node2", "node3", "node4", "node5")
 
@@ -46,7 +46,22 @@ ORDERS = [
     pytest.param(_no_active_flag(), ["node2", "node3", "node1"], id="order: no active flag, first UP non-backup"),
     pytest.param(_multi_writer(), ["node3", "node2", "node1"], id="order: pool member after no-write nodes"),
     pytest.param(replace(cluster(), haproxy=()), ["node1", "node2", "node3"], id="order: no HAProxy facts, by name"),
+    pytest.param(with_balancers(cluster(), holders=("node2",)), ["node3", "node2", "node1"],
+                 id="order: the VIP holder last among the no-write nodes, the writer still last"),
+    pytest.param(with_balancers(cluster(), holders=("node1",)), ["node2", "node3", "node1"],
+                 id="order: VIP on the writer: both move once, at the end"),
 ]
+
+
+def test_the_plan_says_where_the_vip_is_during_each_node():
+    facts = with_balancers(cluster(), holders=("node2",))
+    during = vip_during(facts, ("node3", "node2", "node1"))
+    assert during == {
+        "node3": "on node2",
+        "node2": "held here: keepalived moves it to another node before the services stop",
+        "node1": "elsewhere: moved off node2 in its window",
+    }
+    assert vip_during(cluster(), ("node2", "node3", "node1")) == {}   # a static VIP: nothing to say
 
 
 @pytest.mark.parametrize(("facts", "expected"), ORDERS)

@@ -8,7 +8,7 @@ import pytest
 from package_fixtures import M11_4, M18, M19, S17, S19, mariadb, packaged, without_package
 from planner_fixtures import (
     MIB, cluster, lab_rate, node, with_all_galera, with_all_versions, with_galera, with_node,
-    with_rabbit, with_server, with_versions, without_backend,
+    server_status, with_balancers, with_rabbit, with_server, with_versions, without_backend,
 )
 from upgrader.planner import CODES, PlanOptions, refusals
 from upgrader.planner.safety import all_refusals
@@ -91,6 +91,19 @@ REFUSE = [
     pytest.param(without_backend(cluster(), "keystone"), KEYSTONE_UP, "haproxy_server_down",
                  "lab: HAProxy backend keystone has no servers in facts",
                  id="refuse: no keystone backend in facts"),
+    pytest.param(with_balancers(cluster(), node3=server_status(cluster(), "mariadb", "node2", "MAINT")),
+                 KEYSTONE_UP, "haproxy_disagree",
+                 "node2: HAProxies disagree about mariadb/node2: UP on node1, UP on node2, MAINT on node3",
+                 id="refuse: one node's HAProxy still has node2 in MAINT"),
+    pytest.param(with_balancers(cluster(), node2="ssh 10.123.0.12: Connection refused"), KEYSTONE_UP,
+                 "haproxy_disagree", "node2: HAProxy unreadable: ssh 10.123.0.12: Connection refused",
+                 id="refuse: node2's HAProxy cannot be read"),
+    pytest.param(with_balancers(cluster(), holders=()), KEYSTONE_UP, "vip_not_held_once",
+                 "lab: the VIP 10.123.0.100 is held by no node; keepalived must hold it on exactly one",
+                 id="refuse: no node holds the VIP"),
+    pytest.param(with_balancers(cluster(), holders=("node1", "node3")), KEYSTONE_UP, "vip_not_held_once",
+                 "lab: the VIP 10.123.0.100 is held by node1, node3; keepalived must hold it on exactly one",
+                 id="refuse: two nodes hold the VIP (split brain)"),
     pytest.param(with_versions(cluster(), "node2", keystone="28.0.0"), KEYSTONE_UP,
                  "mixed_start_versions",
                  "lab: nodes start from different keystone versions (node1=28.1.0, node2=28.0.0, node3=28.1.0)",

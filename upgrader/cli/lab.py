@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
 from upgrader.lab import health, lifecycle, state
-from upgrader.lab.config import LabConfig
+from upgrader.lab.config import LB_TOPOLOGIES, LabConfig
 
 app = typer.Typer(no_args_is_help=True, help="The local lab: a real 3-node control plane.")
 out = Console()
@@ -23,11 +23,19 @@ def _reporter():
 @app.command()
 def up(fresh: Annotated[bool, typer.Option(
         "--fresh", help="Start from what a fresh lab installs: after a roll, put Keystone back "
-                        "when only Keystone moved, else rebuild the lab.")] = False) -> None:
+                        "when only Keystone moved, else rebuild the lab.")] = False,
+       lb: Annotated[Optional[str], typer.Option(
+        "--lb", metavar="TOPOLOGY",
+        help="Load balancers: 'controllers' (HAProxy and keepalived on every node, the VIP "
+             "floating by VRRP) or 'dedicated' (one HAProxy on this machine). Default: the "
+             "lab's current one, dedicated for a new lab. Switching takes seconds.")] = None) -> None:
     """Bring the lab up (idempotent) and print its health."""
     cfg = LabConfig.from_env()
+    if lb is not None and lb not in LB_TOPOLOGIES:
+        out.print(f"error: --lb {lb!r}: choose one of {', '.join(LB_TOPOLOGIES)}", highlight=False)
+        raise typer.Exit(2)
     with out.status("[bold]bringing the lab up[/]", spinner="dots"):
-        took = (lifecycle.up_fresh if fresh else lifecycle.up)(cfg, _reporter())
+        took = (lifecycle.up_fresh if fresh else lifecycle.up)(cfg, _reporter(), lb=lb)
         h = health.settled(cfg, state.load_secrets(cfg))   # servers past their rise count
     out.print(health.table(h))
     out.print(f"lab up in {took:.1f} s; inventory: {cfg.inventory_file}")

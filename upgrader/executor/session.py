@@ -201,11 +201,12 @@ def start_watcher(cluster: Cluster | None, secrets: dict[str, str], bus: EventBu
     if cluster is None:
         return None
     from upgrader.executor.watcher import Watcher, cluster_reader
+    from upgrader.facts.haproxy import commands as haproxy_commands
 
     states = {n: (progress.nodes[n].state.value if n in progress.nodes else "pending") for n in plan.order}
     read = cluster_reader(cluster, secrets.get("mariadb_upgrader_password", ""), rabbit=rabbit)
     return Watcher(read, bus, journal, paths.dir, cluster.db_backend, cluster.api_backend, states,
-                   haproxy_socket=cluster.haproxy_socket).start()
+                   balancers=haproxy_commands(cluster)).start()
 
 
 def stop_watcher(watcher) -> dict:

@@ -54,14 +54,20 @@ def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 3.0,
         futures = {n.name: pool.submit(galera_facts.read_node, n.address, cluster.db_user, password, timeout_s)
                    for n in cluster.nodes}
         brokers = {n.name: pool.submit(broker_accepts, n.address) for n in cluster.nodes}
-        try:
-            servers = haproxy_facts.parse_stat(haproxy_facts.show_stat(cluster.haproxy_socket),
-                                               (cluster.db_backend, cluster.api_backend))
-            error = ""
-        except OSError as e:
-            servers, error = None, f"haproxy admin socket: {e.strerror or e}"
+        views = {where: pool.submit(_servers, ask) for where, ask in balancers.items()}
+        servers, error = views.pop("").result() if "" in views else (None, "")
         return Look({name: f.result() for name, f in futures.items()}, servers, error,
-                    {name: f.result() for name, f in brokers.items()}, rabbit() if rabbit else {})
+                    {name: f.result() for name, f in brokers.items()}, rabbit() if rabbit else {},
+                    balancers={where: f.result()[0] for where, f in views.items()})
+
+    def _servers(ask: haproxy_facts.Command) -> tuple[tuple | None, str]:
+        try:
+            return haproxy_facts.parse_stat(ask("show stat"), backends), ""
+        except OSError as e:
+            return None, f"haproxy admin socket: {e.strerror or e}"
+
+    balancers = haproxy_facts.commands(cluster)
+    backends = (cluster.db_backend, cluster.api_backend)
     return read
 
 
@@ -84,8 +90,8 @@ class Watcher:
 
     def __init__(self, read: Reader, bus: EventBus, journal: Journal, run_dir: Path,
                  db_backend: str, api_backend: str, states: dict[str, str],
-                 haproxy_socket: str = "", interval_s: float = 1.0,
-                 set_maint: Callable[[str, str], None] | None = None,
+                 balancers: dict[str, haproxy_facts.Command] | None = None, interval_s: float = 1.0,
+                 set_maint: Callable[[str, str, str], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.read = read
         self.bus = bus
@@ -95,8 +101,9 @@ class Watcher:
         self.interval_s = interval_s
         self.states = dict(states)               # node -> NodeState value, from the events
         self.step = ("", "")                     # (node, step) whose playbook runs now
-        self.set_maint = set_maint or (lambda backend, node: _maint(haproxy_socket, backend, node,
-                                                                    cut=backend == db_backend))
+        asks = balancers or {}
+        self.set_maint = set_maint or (lambda backend, node, where: _maint(asks[where], backend, node,
+                                                                           cut=backend == db_backend))
         self.clock = clock
         self.fault = ""                          # the first fault that paused the roll
         self.cancel_requested = False            # read by the executor's cancel callback
@@ -185,11 +192,12 @@ class Watcher:
 
     def _redrain(self, f: Finding) -> None:
         try:
-            self.set_maint(f.backend, f.node)
+            self.set_maint(f.backend, f.node, f.where)
         except OSError as e:
             self._say(f"watcher: could not put {f.backend}/{f.node} back in MAINT: {e.strerror or e}")
             return
-        entry = {"at": time.time(), "backend": f.backend, "node": f.node, "message": f.message}
+        entry = {"at": time.time(), "backend": f.backend, "node": f.node, "message": f.message,
+                 "haproxy": f.where or "machine"}
         self.redrained.append(entry)
         self.journal.append("note", reason="redrained", message=f.message + "; put back in MAINT")
         self._say(f"watcher: {f.message}; put back in MAINT", f.node)
@@ -213,11 +221,11 @@ class Watcher:
         self.bus.publish(LogLine(line, node, ""))
 
 
-def _maint(socket_path: str, backend: str, node: str, cut: bool) -> None:
+def _maint(ask: haproxy_facts.Command, backend: str, node: str, cut: bool) -> None:
     """MAINT again; for the database, the pooled sessions a reload let in are cut too (as
     drain_db does: they would break when the node's server stops). API requests finish."""
-    answer = haproxy_facts.set_state(socket_path, backend, node, "maint")
+    answer = ask(f"set server {backend}/{node} state maint").strip()
     if answer:
         raise OSError(answer)
     if cut:
-        haproxy_facts.command(socket_path, f"shutdown sessions server {backend}/{node}")
+        ask(f"shutdown sessions server {backend}/{node}")

@@ -7,10 +7,11 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from upgrader.errors import ProbeError
-from upgrader.facts import galera, haproxy, host, packages
+from upgrader.facts import galera, haproxy, host, packages, vrrp
 from upgrader.facts.rabbitmq import parse_rabbit
 from upgrader.inventory import Cluster, NodeAccess
-from upgrader.model import ClusterFacts, GaleraFacts, NodeFacts, RabbitFacts, WriteRate
+from upgrader.model import (BalancerFacts, ClusterFacts, GaleraFacts, NodeFacts, RabbitFacts, VipFacts,
+                            WriteRate)
 
 Rows = dict[str, list[tuple[str, str]]]
 
@@ -23,18 +24,26 @@ def gather(cluster: Cluster, secrets: dict[str, str], *, sample_s: float = 2.0,
     sections: the node script's sections to read (host.HEALTH_SECTIONS between two nodes).
     """
     password = secrets.get("mariadb_upgrader_password", "")
+    sections = tuple(s for s in sections if s not in host.LB_SECTIONS)
+    if cluster.balancers or cluster.vrrp_hosts:
+        sections += host.LB_SECTIONS
     with ThreadPoolExecutor(max_workers=2 * len(cluster.nodes)) as pool:
-        inside = {n.name: pool.submit(host.collect, n, names=sections) for n in cluster.nodes}
+        inside = {n.name: pool.submit(host.collect, n, names=sections, haproxy_socket=cluster.haproxy_socket)
+                  for n in cluster.nodes}
         t0, first = time.monotonic(), _sample_all(pool, cluster, password)
         sleep(sample_s)
         t1, second = time.monotonic(), _sample_all(pool, cluster, password)
         sections = {name: f.result() for name, f in inside.items()}
     nodes = tuple(_node(n, second[n.name], sections[n.name]) for n in cluster.nodes)
+    vip = _vip(cluster, sections)
+    balancers = _balancers(cluster, sections)
     return ClusterFacts(
         cluster=cluster.name,
         gathered_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         nodes=nodes,
-        haproxy=_haproxy(cluster),
+        haproxy=_haproxy(cluster, balancers, vip),
+        balancers=balancers,
+        vip=vip,
         write_rate=write_rate(first, second, t1 - t0),
         inventory_hosts=tuple(n.name for n in cluster.nodes),
         arbitrator=cluster.arbitrator,
@@ -95,7 +104,33 @@ def write_rate(first: dict[str, Rows | str], second: dict[str, Rows | str], wind
                      bytes_per_writeset=round(d_bytes / d_seq, 1) if d_seq else 0.0)
 
 
-def _haproxy(cluster: Cluster) -> tuple:
+def _vip(cluster: Cluster, sections: dict[str, tuple[dict[str, str], str]]) -> VipFacts:
+    if not cluster.vrrp_hosts:
+        return VipFacts(address=cluster.vip)
+    return vrrp.vip_facts(cluster.vip, {name: vrrp.parse_vrrp(sections[name][0].get("vrrp", ""), cluster.vip)
+                                        for name in cluster.vrrp_hosts})
+
+
+def _balancers(cluster: Cluster, sections: dict[str, tuple[dict[str, str], str]]) -> tuple[BalancerFacts, ...]:
+    out = []
+    backends = (cluster.db_backend, cluster.api_backend)
+    for name in cluster.balancers:
+        found, ssh_error = sections[name]
+        text = found.get("haproxy_stat", "")
+        if "pxname" not in text:
+            why = ssh_error or f"admin socket {cluster.haproxy_socket} did not answer"
+            out.append(BalancerFacts(host=name, error=why))
+        else:
+            out.append(BalancerFacts(host=name, servers=haproxy.parse_stat(text, backends=backends)))
+    return tuple(out)
+
+
+def _haproxy(cluster: Cluster, balancers: tuple[BalancerFacts, ...], vip: VipFacts) -> tuple:
+    """The HAProxy the clients reach: the VIP holder's when the nodes balance, else the one socket."""
+    if balancers:
+        readable = [b for b in balancers if not b.error]
+        chosen = next((b for b in readable if b.host in vip.holders), readable[0] if readable else None)
+        return chosen.servers if chosen else ()
     try:
         text = haproxy.show_stat(cluster.haproxy_socket)
     except OSError as e:

@@ -3,9 +3,17 @@ from __future__ import annotations
 
 import csv
 import io
+import shlex
 import socket
+import subprocess
+from typing import Callable
 
+from upgrader.facts.host import ssh_argv
+from upgrader.inventory import Cluster, NodeAccess
 from upgrader.model import HaproxyServer
+
+# One runtime API command in, the whole answer out; OSError when it cannot be asked.
+Command = Callable[[str], str]
 
 
 def command(socket_path: str, line: str, timeout: float = 5) -> str:
@@ -66,3 +74,27 @@ def _mark_active(servers: list[HaproxyServer]) -> list[HaproxyServer]:
 def set_state(socket_path: str, backend: str, server: str, state: str) -> str:
     """state is ready, drain or maint (the runtime API's words)."""
     return command(socket_path, f"set server {backend}/{server} state {state}").strip()
+
+
+def over_ssh(node: NodeAccess, socket_path: str, timeout: float = 5) -> Command:
+    """The runtime API of the HAProxy on a node (the controllers topology), through socat."""
+    def ask(line: str) -> str:
+        remote = f"echo {shlex.quote(line)} | socat stdio UNIX-CONNECT:{shlex.quote(socket_path)}"
+        try:
+            cp = subprocess.run(ssh_argv(node, remote, multiplex=True), capture_output=True, text=True,
+                                timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise OSError(f"HAProxy on {node.name}: no answer over SSH in {timeout:.0f} s") from None
+        if cp.returncode != 0:
+            last = (cp.stderr.strip().splitlines() or [f"exit {cp.returncode}"])[-1]
+            raise OSError(f"HAProxy on {node.name}: {last}")
+        return cp.stdout
+    return ask
+
+
+def commands(cluster: Cluster) -> dict[str, Command]:
+    """Every HAProxy of the cluster: {node: command} when the nodes balance, else {"": the
+    admin socket on this machine}."""
+    if not cluster.balancers:
+        return {"": lambda line: command(cluster.haproxy_socket, line)}
+    return {name: over_ssh(cluster.node(name), cluster.haproxy_socket) for name in cluster.balancers}

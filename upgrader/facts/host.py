@@ -22,6 +22,8 @@ packages() { dpkg-query -W -f='${Package} ${Version}\n' mariadb-server galera-4 
 keystone() { ( . /etc/default/keystone && "$KEYSTONE_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("keystone"))' ); }
 rabbit_cluster() { rabbitmqctl -q cluster_status --formatter json; }
 rabbit_quorum_critical() { rabbitmq-diagnostics -q check_if_node_is_quorum_critical >/dev/null 2>&1; echo $?; }
+vrrp() { echo "state $(cat /run/keepalived.vrrp-state 2>/dev/null)"; ip -o -4 addr show | awk '{print "addr", $2, $4}'; }
+haproxy_stat() { echo 'show stat' | socat stdio "UNIX-CONNECT:$HAPROXY_SOCKET"; }
 """ + packages.SECTIONS
 
 # Each shell function is a section, named after it, printed in the order defined.
@@ -31,11 +33,14 @@ SECTION_NAMES = tuple(re.findall(r"^(\w+)\(\) \{", SECTIONS, re.MULTILINE))
 # candidates or the replaced-library scan (plan and report only). Under a roll's load on
 # two cores the full set took 6-8 s, most of the pause between two nodes.
 HEALTH_SECTIONS = ("grastate", "packages", "keystone", "rabbit_cluster", "debs")
+# Read only where the nodes are the load balancers (controllers topology): the keepalived
+# state and addresses (who holds the VIP), and the node's own HAProxy.
+LB_SECTIONS = ("vrrp", "haproxy_stat")
 
 
-def script(names: tuple[str, ...] = SECTION_NAMES) -> str:
+def script(names: tuple[str, ...] = SECTION_NAMES, haproxy_socket: str = "") -> str:
     """The facts script for these sections."""
-    return SECTIONS + """
+    return f"HAPROXY_SOCKET={shlex.quote(haproxy_socket)}\n" + SECTIONS + """
 d=$(mktemp -d) || exit 1
 for s in {names}; do "$s" >"$d/$s" 2>/dev/null & done
 wait
@@ -44,13 +49,20 @@ rm -rf "$d"
 """.format(names=" ".join(names))
 
 
-SCRIPT = script()
+SCRIPT = script(tuple(n for n in SECTION_NAMES if n not in LB_SECTIONS))
 
 _PACKAGE_COMPONENT = {"mariadb-server": "mariadb", "galera-4": "galera", "rabbitmq-server": "rabbitmq"}
 
 
-def ssh_argv(node: NodeAccess, command: str) -> list[str]:
+# NOTE: readers that ask a node every second (the watcher's HAProxy looks) share one SSH
+# connection per node: a new one costs a key exchange, 50-100 ms of a core each time.
+MULTIPLEX = ("-o", "ControlMaster=auto", "-o", "ControlPath=/tmp/upgrader-ssh-%C", "-o", "ControlPersist=15")
+
+
+def ssh_argv(node: NodeAccess, command: str, multiplex: bool = False) -> list[str]:
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-l", node.ssh_user]
+    if multiplex:
+        argv += MULTIPLEX
     if node.ssh_key:
         argv += ["-i", node.ssh_key]
     argv += shlex.split(node.ssh_args)
@@ -58,10 +70,10 @@ def ssh_argv(node: NodeAccess, command: str) -> list[str]:
 
 
 def collect(node: NodeAccess, timeout: float = 30,
-            names: tuple[str, ...] = SECTION_NAMES) -> tuple[dict[str, str], str]:
+            names: tuple[str, ...] = SECTION_NAMES, haproxy_socket: str = "") -> tuple[dict[str, str], str]:
     """({section: text}, error). error is one line, '' on success."""
     try:
-        cp = subprocess.run(ssh_argv(node, script(names)), capture_output=True, text=True, timeout=timeout,
+        cp = subprocess.run(ssh_argv(node, script(names, haproxy_socket)), capture_output=True, text=True, timeout=timeout,
                             stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         return {}, f"{node.name}: ssh {node.address} timed out after {timeout:.0f} s"

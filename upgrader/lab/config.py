@@ -3,8 +3,11 @@
 The lab is three Debian-like hosts on this machine. Each host is a network
 namespace on a bridge the lab creates, plus mount/PID/UTS namespaces around one
 sshd, so Ansible reaches it over real SSH and Debian's init scripts manage its
-services. HAProxy runs on the machine and binds the bridge address: that
-address is the control plane's VIP, reachable from the hosts and the machine.
+services. The machine is the bridge's gateway. The VIP is a second address on the
+bridge, held by one of two load-balancer topologies (`lab up --lb`):
+- dedicated: one HAProxy on the machine binds the VIP (a site with its own LB tier);
+- controllers: HAProxy and keepalived in every host, the VIP floating between them by
+  VRRP (kolla-ansible's and openstack-ansible's reference shape).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ DEFAULT_LAB_DIR = "/srv/upgrader-lab"
 DEFAULT_CACHE_DIR = "/var/cache/upgrader"
 INSTALLED_KEYSTONE = "28.1.0"
 TARGET_KEYSTONE = "29.1.0"
+LB_TOPOLOGIES = ("dedicated", "controllers")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,10 @@ class LabConfig:
     keystone_installed: str = INSTALLED_KEYSTONE
     keystone_target: str = TARGET_KEYSTONE
     node_count: int = 3
+    vrrp_router_id: int = 51            # one VRRP virtual router, the same id on every host
+    # HAProxy inside a host (controllers topology): Debian's own paths.
+    host_haproxy_socket: str = "/run/haproxy/admin.sock"
+    host_haproxy_state: str = "/var/lib/haproxy/server-state"
     nodes: tuple[LabNode, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -70,9 +78,15 @@ class LabConfig:
 
     # ------------------------------------------------------------ addresses
     @property
-    def vip(self) -> str:
-        """The bridge address: HAProxy's listeners, what clients and services use."""
+    def gateway(self) -> str:
+        """The machine's address on the bridge: the hosts' route out, garbd's address."""
         return f"{self.subnet_prefix}.1"
+
+    @property
+    def vip(self) -> str:
+        """HAProxy's listeners, what clients and services use; held by the machine
+        (dedicated) or by one host's keepalived (controllers)."""
+        return f"{self.subnet_prefix}.100"
 
     def node(self, name: str) -> LabNode:
         for n in self.nodes:
@@ -127,6 +141,11 @@ class LabConfig:
     @property
     def haproxy_pidfile(self) -> Path:
         return self.haproxy_dir / "haproxy.pid"
+
+    @property
+    def lb_topology_file(self) -> Path:
+        """Which load-balancer topology the lab runs (LB_TOPOLOGIES); absent: dedicated."""
+        return self.root / "lb-topology"
 
     @property
     def garbd_dir(self) -> Path:

@@ -12,6 +12,7 @@ from rich.table import Table
 from upgrader.facts import galera as galera_facts
 from upgrader.facts import haproxy as haproxy_facts
 from upgrader.lab import garbd, hosts
+from upgrader.lab import haproxy as lab_lb
 from upgrader.lab.config import LabConfig
 from upgrader.lab.rabbitmq import running_nodes
 from upgrader.lab.render import LabSecrets
@@ -25,6 +26,9 @@ class LabHealth:
     galera: dict[str, GaleraFacts] = field(default_factory=dict)
     rabbit: dict[str, list[str] | None] = field(default_factory=dict)
     haproxy: tuple[HaproxyServer, ...] = ()
+    balancers: dict[str, tuple[HaproxyServer, ...]] = field(default_factory=dict)  # where -> servers
+    topology: str = "dedicated"
+    vip_holders: list[str] = field(default_factory=list)   # controllers: the hosts holding the VIP
     token: str = ""                      # "201" when a token was issued through the VIP
     problems: list[str] = field(default_factory=list)
 
@@ -43,6 +47,9 @@ class LabHealth:
             "rabbitmq": {n: m for n, m in self.rabbit.items()},
             "haproxy": [{"backend": s.backend, "server": s.server, "status": s.status,
                          "active": s.active} for s in self.haproxy],
+            "load_balancers": {"topology": self.topology, "vip_holders": self.vip_holders,
+                               "haproxy": {where: {f"{s.backend}/{s.server}": s.status for s in servers}
+                                           for where, servers in self.balancers.items()}},
             "keystone_token_via_vip": self.token,
         }
 
@@ -75,10 +82,15 @@ def check(cfg: LabConfig, sec: LabSecrets | None) -> LabHealth:
     up = [n for n in cfg.nodes if h.hosts[n.name]]
     h.galera = dict(zip((n.name for n in up), parallel(lambda n: _galera(n.address, sec), up)))
     h.rabbit = dict(zip((n.name for n in up), parallel(lambda n: running_nodes(cfg, n), up)))
+    h.topology = lab_lb.topology(cfg)
     try:
-        h.haproxy = haproxy_facts.parse_stat(haproxy_facts.show_stat(str(cfg.haproxy_socket)))
+        h.balancers = {where: haproxy_facts.parse_stat(text)
+                       for where, text in lab_lb.show_stat_all(cfg, h.topology).items()}
+        h.haproxy = next(iter(h.balancers.values()), ())
     except OSError as e:
-        h.problems.append(f"haproxy: admin socket {cfg.haproxy_socket}: {e.strerror or e}")
+        h.problems.append(f"haproxy: {e.strerror or e}")
+    if h.topology == "controllers":
+        h.vip_holders = lab_lb.vip_holders(cfg)
     status, _ = issue_token(cfg.vip, sec.keystone_admin_password)
     h.token = str(status)
     _judge(cfg, h)
@@ -103,11 +115,15 @@ def _judge(cfg: LabConfig, h: LabHealth) -> None:
             h.problems.append(f"{name}: RabbitMQ not running")
         elif len(members) != expected:
             h.problems.append(f"{name}: RabbitMQ sees {len(members)} running nodes")
-    for s in h.haproxy:
-        # NOTE: exactly UP: "UP 1/2" is a server failing its checks on its way down and
-        # "DOWN 1/2" one still rising; neither has settled.
-        if s.status != "UP":
-            h.problems.append(f"haproxy: {s.backend}/{s.server} is {s.status}")
+    for where, servers in h.balancers.items():
+        for s in servers:
+            # NOTE: exactly UP: "UP 1/2" is a server failing its checks on its way down and
+            # "DOWN 1/2" one still rising; neither has settled.
+            if s.status != "UP":
+                h.problems.append(f"haproxy on {where}: {s.backend}/{s.server} is {s.status}")
+    if h.topology == "controllers" and len(h.vip_holders) != 1:
+        h.problems.append(f"keepalived: the VIP is held by {len(h.vip_holders)} hosts "
+                          f"({', '.join(h.vip_holders) or 'none'}), not one")
     if h.token != "201":
         h.problems.append(f"keystone: token through the VIP answered {h.token or 'nothing'}")
 
@@ -131,7 +147,9 @@ def table(h: LabHealth) -> Table:
             if db else "-",
             _color(api.status, "UP") if api else "-",
         )
-    t.caption = (f"keystone token via VIP: HTTP {h.token}  ·  "
+    where = (f"VIP on {', '.join(h.vip_holders) or 'no host'} (keepalived), {len(h.balancers)} HAProxies"
+             if h.topology == "controllers" else "VIP and HAProxy on the machine")
+    t.caption = (f"{where}  ·  keystone token via VIP: HTTP {h.token}  ·  "
                  + ("[green]healthy[/]" if h.healthy else "[red]" + "; ".join(h.problems) + "[/]"))
     return t
 

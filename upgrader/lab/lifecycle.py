@@ -13,11 +13,12 @@ from upgrader.lab.sh import parallel, run
 Report = Callable[[str, str], None]
 
 
-def up(cfg: LabConfig, report: Report, keystone_back: bool = False) -> float:
+def up(cfg: LabConfig, report: Report, keystone_back: bool = False, lb: str | None = None) -> float:
     """Bring every part up that is not up yet. Returns the wall time in seconds.
 
     keystone_back: Keystone is put back to the fresh lab's release (lab up --fresh after
     a roll that moved only Keystone), once the rest is up.
+    lb: the load-balancer topology (config.LB_TOPOLOGIES); None keeps the lab's current one.
     """
     started = time.monotonic()
     net.require_namespaces()
@@ -27,10 +28,12 @@ def up(cfg: LabConfig, report: Report, keystone_back: bool = False) -> float:
     cfg.root.chmod(0o700)  # secrets and keys live here
     sec = state.secrets(cfg)
     keys = state.keystone_keys(cfg)
+    topology = lb or haproxy.topology(cfg)
+    haproxy.remember_topology(cfg, topology)
 
-    report("network", f"bridge {cfg.bridge} {cfg.vip}/24 and {len(cfg.nodes)} namespaces")
+    report("network", f"bridge {cfg.bridge} {cfg.gateway}/24 and {len(cfg.nodes)} namespaces")
     net.ensure_network(cfg)
-    _write_access_files(cfg)
+    _write_access_files(cfg, topology)
     hosts.ensure_mountpoints(cfg)
 
     report("packages", packages.ensure_pool(cfg))
@@ -43,7 +46,8 @@ def up(cfg: LabConfig, report: Report, keystone_back: bool = False) -> float:
 
     report("galera", "MariaDB Galera through `service mariadb`")
     report("galera", galera.ensure_galera(cfg, sec))
-    report("haproxy", haproxy.ensure_haproxy(cfg))
+    report("haproxy", f"load balancers: {topology}")
+    report("haproxy", haproxy.ensure_lb(cfg, topology))
     report("rabbitmq", "RabbitMQ through `service rabbitmq-server`")
     report("rabbitmq", rabbitmq.ensure_rabbitmq(cfg, sec))
     rabbitmq.ensure_quorum_queue(cfg, sec)
@@ -54,7 +58,7 @@ def up(cfg: LabConfig, report: Report, keystone_back: bool = False) -> float:
     return time.monotonic() - started
 
 
-def up_fresh(cfg: LabConfig, report: Report) -> float:
+def up_fresh(cfg: LabConfig, report: Report, lb: str | None = None) -> float:
     """`up`, from the release and packages a fresh lab installs: a lab a roll moved is
     rebuilt, or only its Keystone put back when nothing else moved."""
     found = fresh.moved(cfg)
@@ -63,13 +67,13 @@ def up_fresh(cfg: LabConfig, report: Report) -> float:
         down(cfg, report)
     elif found:
         report("lab", f"Keystone on {', '.join(found)} rolled since the lab was built: putting it back")
-    return up(cfg, report, keystone_back=bool(found))
+    return up(cfg, report, keystone_back=bool(found), lb=lb)
 
 
 def _require_setup(cfg: LabConfig) -> None:
     from upgrader.errors import LabError
 
-    for tool in ("tini", "sshd", "haproxy", "mariadbd", "rabbitmq-server", "garbd"):
+    for tool in ("tini", "sshd", "haproxy", "keepalived", "mariadbd", "rabbitmq-server", "garbd"):
         if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin:/usr/bin") is None:
             raise LabError(f"lab: {tool} is not installed: run scripts/setup.sh")
 
@@ -84,14 +88,14 @@ def _require_root_outside_overlays(cfg: LabConfig) -> None:
                            "choose a directory elsewhere (default /srv/upgrader-lab)")
 
 
-def _write_access_files(cfg: LabConfig) -> None:
+def _write_access_files(cfg: LabConfig, topology: str) -> None:
     cfg.ssh_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.ssh_key.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "upgrader-lab", "-f", str(cfg.ssh_key)])
     shutil.copyfile(cfg.ssh_key.with_suffix(".pub"), cfg.ssh_dir / "authorized_keys")
     cfg.ssh_config.write_text(render.ssh_config(cfg))
     cfg.hosts_file.write_text(render.hosts_file(cfg))
-    cfg.inventory_file.write_text(render.inventory(cfg))
+    cfg.inventory_file.write_text(render.inventory(cfg, topology))
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
 
 

@@ -32,7 +32,7 @@ def ensure_network(cfg: LabConfig) -> None:
         cp = run(["ip", "link", "add", cfg.bridge, "type", "bridge"], check=False)
         if cp.returncode != 0:
             raise LabError(f"lab: cannot create the bridge {cfg.bridge}: {cp.stderr.strip()}")
-        run(["ip", "addr", "add", f"{cfg.vip}/24", "dev", cfg.bridge])
+        run(["ip", "addr", "add", f"{cfg.gateway}/24", "dev", cfg.bridge])
     run(["ip", "link", "set", cfg.bridge, "up"])
     have = existing_netns()
     for node in cfg.nodes:
@@ -51,7 +51,10 @@ def _add_host_netns(cfg: LabConfig, node: LabNode) -> None:
     run(["ip", "-n", ns, "link", "set", "lo", "up"])
     run(["ip", "-n", ns, "addr", "add", f"{node.address}/24", "dev", "eth0"])
     run(["ip", "-n", ns, "link", "set", "eth0", "up"])
-    run(["ip", "-n", ns, "route", "add", "default", "via", cfg.vip])
+    run(["ip", "-n", ns, "route", "add", "default", "via", cfg.gateway])
+    # HAProxy in a host that does not hold the VIP still binds it (controllers topology),
+    # as kolla-ansible's load balancers do.
+    run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_nonlocal_bind=1"])
 
 
 def remove_network(cfg: LabConfig) -> None:

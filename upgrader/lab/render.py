@@ -66,7 +66,9 @@ wsrep_sst_method         = rsync
 binlog_format            = row
 default_storage_engine   = InnoDB
 innodb_autoinc_lock_mode = 2
-bind-address             = 0.0.0.0
+# NOTE: the node's own address, not 0.0.0.0: with the controllers topology the host's
+# HAProxy binds the VIP's port 3306 beside it, as in kolla-ansible.
+bind-address             = {node.address}
 # NOTE: without an explicit port wsrep_incoming_addresses shows IP:0.
 port                     = 3306
 
@@ -215,7 +217,13 @@ esac
 # ----------------------------------------------------------------- HAProxy
 
 
-def haproxy_cfg(cfg: LabConfig) -> str:
+def haproxy_cfg(cfg: LabConfig, in_host: bool = False) -> str:
+    """The same listeners on the machine (dedicated) or in every host (controllers).
+
+    in_host: Debian's paths inside a host (admin socket, server-state file, daemon user).
+    """
+    socket = cfg.host_haproxy_socket if in_host else str(cfg.haproxy_socket)
+    state = cfg.host_haproxy_state if in_host else str(cfg.haproxy_dir / "server-state")
     first, *rest = cfg.nodes
     db_servers = [
         f"    server {n.name} {n.address}:3306 check inter 1s rise 2 fall 2"
@@ -228,10 +236,10 @@ def haproxy_cfg(cfg: LabConfig) -> str:
     return "\n".join([
         "# Written by upgrader lab.",
         "global",
-        f"    stats socket {cfg.haproxy_socket} mode 600 level admin expose-fd listeners",
+        f"    stats socket {socket} mode 600 level admin expose-fd listeners",
         "    stats timeout 30s",
         # NOTE: runtime drain/maint states survive a reload only through this file.
-        f"    server-state-file {cfg.haproxy_dir / 'server-state'}",
+        f"    server-state-file {state}",
         "    hard-stop-after 30s",
         "defaults",
         "    timeout connect 5s",
@@ -262,11 +270,58 @@ def haproxy_cfg(cfg: LabConfig) -> str:
     ])
 
 
+# ----------------------------------------------------------------- keepalived
+
+KEEPALIVED_STATE_FILE = "/run/keepalived.vrrp-state"
+KEEPALIVED_NOTIFY = f"""#!/bin/sh
+# Written by upgrader lab: keepalived calls this with (type, instance, state, priority);
+# the state (MASTER, BACKUP, FAULT, STOP) is what facts read for this host.
+echo "$3" > {KEEPALIVED_STATE_FILE}
+"""
+
+
+def keepalived_conf(cfg: LabConfig, node: LabNode) -> str:
+    """VRRP for the VIP between the hosts, unicast to the two peers.
+
+    NOTE: unicast, not multicast: it does not depend on the bridge's multicast
+    snooping, and it is what sites whose switches filter multicast configure.
+    nopreempt on every host: a node coming back from its upgrade stays BACKUP, so the
+    VIP does not flap back mid-roll. Priorities differ only so that the first election
+    (every host starting at once) is predictable: node1 first.
+    """
+    peers = "\n".join(f"        {n.address}" for n in cfg.nodes if n != node)
+    priority = 150 - 10 * node.index
+    return f"""# Written by upgrader lab.
+global_defs {{
+    router_id {node.name}
+    enable_script_security
+    script_user root
+}}
+
+vrrp_instance VIP {{
+    state BACKUP
+    nopreempt
+    interface eth0
+    virtual_router_id {cfg.vrrp_router_id}
+    priority {priority}
+    advert_int 1
+    unicast_src_ip {node.address}
+    unicast_peer {{
+{peers}
+    }}
+    virtual_ipaddress {{
+        {cfg.vip}/24 dev eth0
+    }}
+    notify /etc/keepalived/notify.sh
+}}
+"""
+
+
 # ----------------------------------------------------------------- access
 
 
 def hosts_file(cfg: LabConfig) -> str:
-    lines = ["127.0.0.1 localhost", f"{cfg.vip} vip labhost"]
+    lines = ["127.0.0.1 localhost", f"{cfg.gateway} labhost", f"{cfg.vip} vip"]
     lines += [f"{n.address} {n.name}" for n in cfg.nodes]
     return "\n".join(lines) + "\n"
 
@@ -290,12 +345,22 @@ def ssh_config(cfg: LabConfig) -> str:
     return "\n".join(blocks)
 
 
-def inventory(cfg: LabConfig) -> str:
-    """An ordinary Ansible inventory: the same playbooks run against real machines."""
+def inventory(cfg: LabConfig, topology: str = "dedicated") -> str:
+    """An ordinary Ansible inventory: the same playbooks run against real machines.
+
+    topology: where HAProxy runs (LB_TOPOLOGIES): the machine (`lb`), or every node,
+    with keepalived holding the VIP on one of them.
+    """
     hosts = "\n".join(
         f"{n.name} ansible_host={n.address} rabbitmq_node={n.rabbit_node}" for n in cfg.nodes
     )
     names = "\n".join(n.name for n in cfg.nodes)
+    if topology == "controllers":
+        lb_groups = f"[haproxy]\n{names}\n\n# VRRP holds the VIP on one of them\n[keepalived]\n{names}\n"
+        socket = cfg.host_haproxy_socket
+    else:
+        lb_groups = "[haproxy]\nlb\n"
+        socket = str(cfg.haproxy_socket)
     return f"""\
 # Written by upgrader lab. No secrets here: they are in upgrader_secrets_file (0600).
 [controllers]
@@ -310,13 +375,11 @@ def inventory(cfg: LabConfig) -> str:
 [keystone]
 {names}
 
-[haproxy]
-lb ansible_connection=local ansible_python_interpreter=/usr/bin/python3
-
-# garbd for the length of a roll, on the load balancer host (not a node being rolled):
+{lb_groups}
+# garbd for the length of a roll, on the machine (not a node being rolled):
 # the third vote that keeps a Primary when a second node fails mid-roll
 [galera_arbitrator]
-lb galera_arbitrator_address={cfg.vip} galera_arbitrator_dir={cfg.garbd_dir}
+lb ansible_connection=local ansible_python_interpreter=/usr/bin/python3 galera_arbitrator_address={cfg.gateway} galera_arbitrator_dir={cfg.garbd_dir}
 
 [controllers:vars]
 ansible_user=root
@@ -330,7 +393,7 @@ ansible_pipelining=true
 upgrader_cluster={cfg.cluster_name}
 upgrader_secrets_file={cfg.secrets_file}
 upgrader_vip={cfg.vip}
-haproxy_admin_socket={cfg.haproxy_socket}
+haproxy_admin_socket={socket}
 haproxy_db_backend=mariadb
 haproxy_api_backend=keystone
 keystone_installed_release={cfg.keystone_installed}

@@ -68,12 +68,23 @@ class HealthSampler:
         return galera_entry(galera.parse_wsrep(rows["status"], rows["variables"]))
 
     def _haproxy(self) -> tuple[dict[str, Any], str]:
-        try:
-            text = self._show_stat(self.cluster.haproxy_socket)
-        except OSError as e:
-            return {}, f"HAProxy admin socket {self.cluster.haproxy_socket}: {e.strerror or e}"
+        """The servers as the first HAProxy that answers sees them (with one on every node,
+        the others are the watcher's to compare); the error names the ones that did not."""
         backends = (self.cluster.db_backend, self.cluster.api_backend)
-        return haproxy_entry(haproxy.parse_stat(text, backends=backends)), ""
+        asks = (haproxy.commands(self.cluster) if self.cluster.balancers
+                else {"": lambda line: self._show_stat(self.cluster.haproxy_socket)})
+        shown: dict[str, Any] | None = None
+        errors = []
+        for where, ask in asks.items():
+            try:
+                text = ask("show stat")
+            except OSError as e:
+                errors.append(f"{e.strerror or e}" if where else
+                              f"HAProxy admin socket {self.cluster.haproxy_socket}: {e.strerror or e}")
+                continue
+            if shown is None:
+                shown = haproxy_entry(haproxy.parse_stat(text, backends=backends))
+        return shown or {}, "; ".join(errors)
 
     def sample_rabbit(self) -> dict[str, Any]:
         """Ask the nodes in turn; the first whole answer wins (a stopped broker says nothing)."""

@@ -27,6 +27,8 @@ _TABLE = (
     Code("rabbit_partitioned", False, "RabbitMQ reports a network partition"),
     Code("rabbit_alarm", False, "a RabbitMQ memory or disk alarm is set"),
     Code("haproxy_server_down", False, "a mariadb/keystone HAProxy server is not UP before the roll"),
+    Code("haproxy_disagree", False, "the nodes' HAProxies disagree about a server, or one cannot be read"),
+    Code("vip_not_held_once", False, "keepalived's VIP is held by no node or by more than one"),
     Code("mixed_start_versions", True, "nodes start from different versions of a changed component"),
     Code("inventory_mismatch", False, "inventory, facts, HAProxy and Galera disagree on the members"),
     Code("sst_across_major", False, "a MariaDB major.minor change whose rejoin is not predicted IST"),

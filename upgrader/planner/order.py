@@ -67,11 +67,14 @@ def _rank(name: str, facts: ClusterFacts, writer: Writer | None) -> int:
 
 def roll_order(facts: ClusterFacts) -> tuple[Slot, ...]:
     writer = mysql_writer(facts)
+    # NOTE: within a rank the VIP's holder (keepalived) goes last: the VIP then moves once,
+    # and as late as it can.
+    holders = set(facts.vip.holders)
     ranked = sorted(
-        ((_rank(n.name, facts, writer), natural_key(n.name), n.name) for n in facts.nodes)
+        ((_rank(n.name, facts, writer), n.name in holders, natural_key(n.name), n.name) for n in facts.nodes)
     )
     slots = []
-    for position, (rank, _, name) in enumerate(ranked, start=1):
+    for position, (rank, _, _, name) in enumerate(ranked, start=1):
         reason = _REASONS[rank]
         if rank == 3 and writer is not None and writer.how == "first_up":
             reason = _FALLBACK_WRITER_REASON
@@ -83,3 +86,20 @@ def order_warnings(facts: ClusterFacts) -> list[str]:
     if mysql_writer(facts) is None:
         return [f"{facts.cluster}: no HAProxy MySQL writer found; writes may move more than once"]
     return []
+
+
+def vip_during(facts: ClusterFacts, order: tuple[str, ...]) -> dict[str, str]:
+    """node -> where the VIP is when that node's window comes, for the plan's readers."""
+    vip = facts.vip
+    if not vip.managed:
+        return {}
+    if len(vip.holders) != 1:
+        return {name: "held by no node or by several (refused)" for name in order}
+    holder, out, moved = vip.holders[0], {}, False
+    for name in order:
+        if name == holder:
+            out[name] = "held here: keepalived moves it to another node before the services stop"
+            moved = True
+        else:
+            out[name] = f"elsewhere: moved off {holder} in its window" if moved else f"on {holder}"
+    return out

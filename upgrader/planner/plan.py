@@ -16,7 +16,7 @@ from upgrader.planner.canonical import digest
 from upgrader.planner.fingerprint import drift, facts_fingerprint  # noqa: F401  (public here too)
 from upgrader.planner.ist import IstVerdict, ist_verdicts
 from upgrader.planner.options import PlanOptions
-from upgrader.planner.order import Slot, roll_order
+from upgrader.planner.order import Slot, roll_order, vip_during
 from upgrader.planner.package_checks import mariadb_upgrade_needed
 from upgrader.planner.packages import NodePackages, moving_packages, resolve
 from upgrader.planner.refusal import make_context, package_counts
@@ -36,6 +36,7 @@ def build_plan(
     ctx = make_context(facts, options, verdicts, packages)
     found = all_refusals(facts, options, ctx=ctx)
     slots = roll_order(facts)
+    vip = vip_during(facts, tuple(slot.name for slot in slots))
     draft = Plan(
         plan_id="",
         cluster=facts.cluster,
@@ -44,7 +45,7 @@ def build_plan(
         targets=dict(options.targets),
         order=tuple(slot.name for slot in slots),
         nodes=tuple(_node_plan(slot, verdicts[slot.name], options, facts.node(slot.name).versions,
-                               packages[slot.name])
+                               packages[slot.name], vip.get(slot.name, ""))
                     for slot in slots),
         preparation=preparation_steps(facts, options),
         finalization=finalization_steps(facts, options, moving_packages(packages)),
@@ -60,7 +61,7 @@ def build_plan(
 
 
 def _node_plan(slot: Slot, verdict: IstVerdict, options: PlanOptions,
-               versions: dict[str, str], packages: NodePackages) -> NodePlan:
+               versions: dict[str, str], packages: NodePackages, vip: str = "") -> NodePlan:
     steps = node_steps(options, ist=verdict.feasible, package_changes=len(packages.changes))
     return NodePlan(
         name=slot.name,
@@ -75,6 +76,7 @@ def _node_plan(slot: Slot, verdict: IstVerdict, options: PlanOptions,
         versions=dict(versions),
         package_changes=packages.changes,
         restarts=packages.restarts,
+        vip=vip,
     )
 
 

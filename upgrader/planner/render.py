@@ -72,6 +72,7 @@ def plan_table(plan: Plan) -> Group:
     parts.append(_node_table(plan))
     parts += _cluster_steps("after", plan.finalization)
     parts += [Text(line) for line in package_lines(plan)]
+    parts += [Text(f"VIP during {node.name}: {node.vip}") for node in plan.nodes if node.vip]
     parts += [Text(f"refused: {line}", style="bold red") for line in plan.refusals]
     parts += [Text(f"warning: {line}", style="yellow") for line in plan.warnings]
     return Group(*parts)
@@ -95,6 +96,7 @@ def _node_json(node: NodePlan) -> dict[str, Any]:
         "package_changes": [{"name": c.name, "from_version": c.from_version, "to_version": c.to_version}
                             for c in node.package_changes],
         "restarts": list(node.restarts),
+        "vip": node.vip,
     }
 
 

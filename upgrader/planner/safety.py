@@ -31,6 +31,8 @@ CHECKS: tuple[Check, ...] = (
     service.rabbit_partitioned,
     service.rabbit_alarm,
     service.haproxy_server_down,
+    service.haproxy_disagree,
+    service.vip_not_held_once,
     version.mixed_start_versions,
     inventory.inventory_hosts,
     inventory.galera_addresses,

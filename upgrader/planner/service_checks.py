@@ -81,3 +81,33 @@ def haproxy_membership(ctx: Context) -> Iterator[Refusal]:
         for server in sorted(servers - set(names), key=natural_key):
             yield Refusal("inventory_mismatch", server,
                           f"{server}: HAProxy {backend}/{server} is not a node in facts")
+
+
+def haproxy_disagree(ctx: Context) -> Iterator[Refusal]:
+    """With an HAProxy on every node, each must see every server the same way.
+
+    NOTE: a drain acts on every HAProxy; one that still sends a server traffic (a
+    missed reload, a stale state file) would keep feeding a node being stopped.
+    """
+    balancers = ctx.facts.balancers
+    for b in balancers:
+        if b.error:
+            yield Refusal("haproxy_disagree", b.host, f"{b.host}: HAProxy unreadable: {one_line(b.error)}")
+    readable = [b for b in balancers if not b.error]
+    keys = sorted({(s.backend, s.server) for b in readable for s in b.servers},
+                  key=lambda k: (k[0], natural_key(k[1])))
+    for backend, server in keys:
+        seen = {b.host: next((s.status for s in b.servers if (s.backend, s.server) == (backend, server)),
+                             "missing") for b in readable}
+        if len(set(seen.values())) > 1:
+            views = ", ".join(f"{status} on {host}" for host, status in seen.items())
+            yield Refusal("haproxy_disagree", server, f"{server}: HAProxies disagree about {backend}/{server}: {views}")
+
+
+def vip_not_held_once(ctx: Context) -> Iterator[Refusal]:
+    vip = ctx.facts.vip
+    if not vip.managed or len(vip.holders) == 1:
+        return
+    who = ", ".join(vip.holders) if vip.holders else "no node"
+    yield Refusal("vip_not_held_once", "",
+                  f"{ctx.facts.cluster}: the VIP {vip.address} is held by {who}; keepalived must hold it on exactly one")
