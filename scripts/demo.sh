@@ -11,8 +11,8 @@ bash "$ROOT/scripts/setup.sh"
 U="$ROOT/.venv/bin/upgrader"
 step() { printf '\n[demo] %s\n' "$*"; }
 
-step "lab up: three hosts, Galera, RabbitMQ, Keystone 28.1.0, HAProxy on the VIP"
-"$U" lab up
+step "lab up: three hosts, Galera, RabbitMQ, Keystone 28.1.0, HAProxy and keepalived on each, the VIP floating"
+"$U" lab up --lb controllers
 step "where plans and runs go"
 "$U" where
 step "plan: read the live cluster, order the nodes (the writer last), predict IST"
@@ -35,7 +35,15 @@ probe = rep.get("probe") or {}
 if probe:
     print(f"[demo] probe: {probe['operations']} operations, {probe['failed_operations']} failed, "
           f"{probe['lost_writes']} lost writes")
+vip = {n: v["vip"] for n, v in rep["nodes"].items() if v.get("vip")}
+moved = [n for n, v in vip.items() if v["moved"]]
+if vip:
+    print("[demo] VIP: " + "; ".join(f"{n} {v['before']} -> {v['after']}"
+                                     + (f" (moved in {v['move_ms']} ms)" if v["moved"] else "")
+                                     for n, v in vip.items()))
 ok = rep["result"] == "success" and target and all(v == target for v in after.values())
+# keepalived's VIP moved exactly once, by the node that held it
+ok = ok and (not vip or (len(moved) == 1 and vip[moved[0]]["before"] == moved[0]))
 sys.exit(0 if ok else 1)
 EOF
 "$U" lab status

@@ -24,7 +24,8 @@ def build_report(plan: Plan, journal_path: Path, result: str, message: str = "",
         "kind": plan.kind, "targets": plan.targets, "result": result, "message": message,
         "run_state": progress.run_state.value, "started_at": started, "finished_at": finished,
         "wall_s": _seconds(started, finished), "order": list(plan.order),
-        "nodes": {name: {**_node(progress, name), **_verified(records, name)} for name in plan.order},
+        "nodes": {name: {**_node(progress, name), **_verified(records, name), **_vip(records, name)}
+                  for name in plan.order},
         "cluster_steps": {s.step: _step(s) for s in progress.steps if not s.node},
     }
     report.update(extra or {})
@@ -66,6 +67,20 @@ def _verified(records: list[dict[str, Any]], name: str) -> dict[str, Any]:
             "cluster_size_at_verify": int(size) if size.isdigit() else None,
             "stale_libraries_after": last.get("stale_libraries", []),
             "reloaded": last.get("reloaded", [])}
+
+
+def _vip(records: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """Where keepalived's VIP was before and after the node's window, from its last
+    successful stop_services (which moves it off a holder); {} with a static VIP."""
+    found = [r for r in records if r.get("type") == "step_finished" and r.get("node") == name
+             and r.get("step") == "stop_services" and r.get("ok") and r.get("vip_holder")]
+    if not found:
+        return {}
+    last = found[-1]
+    held = str(last.get("vip_held", "")).lower() == "true"
+    move_ms = str(last.get("vip_move_ms", ""))
+    return {"vip": {"before": name if held else last["vip_holder"], "after": last["vip_holder"],
+                    "moved": held, "move_ms": int(move_ms) if move_ms.isdigit() else None}}
 
 
 def _step(s) -> dict[str, Any]:

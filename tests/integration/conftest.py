@@ -17,9 +17,10 @@ def _say(phase: str, detail: str) -> None:
 @pytest.fixture(scope="session")
 def lab():
     cfg = LabConfig.from_env()
-    # NOTE: the demo (run first in CI) leaves the lab rolled to the target release;
-    # the tests start from the release a fresh lab installs.
-    lifecycle.up_fresh(cfg, _say)
+    # NOTE: the demo (run first in CI) leaves the lab rolled to the target release, with
+    # HAProxy and keepalived on the nodes; the tests start from the release a fresh lab
+    # installs, with the machine's HAProxy (test_controllers_lab.py switches for its tests).
+    lifecycle.up_fresh(cfg, _say, lb="dedicated")
     return cfg
 
 

@@ -128,6 +128,8 @@ def _tell_outcome(paths: RunPaths, report_path: Path | None, outcome, rep: dict,
     say(f"report: {paths.report}" + (f" and {report_path}" if report_path else ""))
     if "probe" in rep:
         say(_probe_line(rep["probe"]))
+    if line := _vip_line(rep):
+        say(line)
     view.print(f"[bold]{outcome.result}[/]: {escape(outcome.message)}", highlight=False, soft_wrap=True)
     if outcome.error is not None and not isinstance(outcome.error, UpgraderError):
         say(f"(a bug in upgrader; traceback in {crash_log(outcome.error) or 'no crash log'})")
@@ -175,6 +177,17 @@ def _node_lines(paths: RunPaths) -> list[str]:
         return node_lines(replay(paths.journal))
     except UpgraderError as e:     # JournalCorrupt: say so rather than nothing
         return [f"  node states unknown: {e}"]
+
+
+def _vip_line(rep: dict) -> str:
+    """Where keepalived's VIP was through the roll ("" with a static VIP)."""
+    parts = []
+    for name, node in rep.get("nodes", {}).items():
+        vip = node.get("vip")
+        if vip:
+            parts.append(f"{name} {vip['before']} -> {vip['after']}"
+                         + (f" (moved, answered in {vip['move_ms']} ms)" if vip["moved"] else ""))
+    return "VIP during each node: " + "; ".join(parts) if parts else ""
 
 
 def _probe_line(pr: dict) -> str:

@@ -52,6 +52,12 @@ def ensure_lb(cfg: LabConfig, chosen: str) -> str:
             wait_vip_holder(cfg)
         parallel(lambda n: _start_in_host(cfg, n), rest)
         holder = wait_vip_holder(cfg)
+        if holder != first.name:
+            # A roll left the VIP elsewhere (nopreempt keeps it there); the lab starts with it
+            # on node1. Restarting the holder's keepalived hands it to node1, the highest priority.
+            ssh(cfg, cfg.node(holder), "service keepalived stop >/dev/null; sleep 0.5; "
+                                       "service keepalived start >/dev/null", what=f"{holder}: move the VIP")
+            holder = _wait_holder_is(cfg, first.name)
         return f"HAProxy and keepalived in {', '.join(n.name for n in cfg.nodes)}; VIP {cfg.vip} on {holder}"
     parallel(lambda n: _stop_in_host(cfg, n), cfg.nodes)
     _vip_on_bridge(cfg, present=True)
@@ -126,9 +132,13 @@ def _start_in_host(cfg: LabConfig, node: LabNode) -> None:
     ssh(cfg, node, "chmod 755 /etc/keepalived/notify.sh && mkdir -p /var/lib/haproxy && "
                    "haproxy -c -q -f /etc/haproxy/haproxy.cfg", what=f"{node.name}: haproxy -c")
     # NOTE: the init scripts, as an operator's host runs them; `start` is a no-op when running.
-    ssh(cfg, node, "service haproxy status >/dev/null 2>&1 || service haproxy start",
+    # NOTE: a roll's stop_services leaves the node's server-state file behind when a roll
+    # was cut short; the lab starts HAProxy with every server ready, so it goes first.
+    ssh(cfg, node, f"service haproxy status >/dev/null 2>&1 || "
+                   f"{{ rm -f {cfg.host_haproxy_state}; service haproxy start; }}",
         what=f"{node.name}: start haproxy")
-    ssh(cfg, node, "service keepalived status >/dev/null 2>&1 || service keepalived start",
+    # NOTE: Debian 12's keepalived init script has no status action: its pid file tells.
+    ssh(cfg, node, 'kill -0 "$(cat /run/keepalived.pid 2>/dev/null)" 2>/dev/null || service keepalived start',
         what=f"{node.name}: start keepalived")
 
 
@@ -155,6 +165,15 @@ def wait_vip_holder(cfg: LabConfig, timeout: float = 20) -> str:
         time.sleep(0.5)
     raise LabError(f"lab: keepalived did not elect one VIP holder in {timeout:.0f} s "
                    f"(holders: {', '.join(holders) or 'none'})")
+
+
+def _wait_holder_is(cfg: LabConfig, name: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while vip_holders(cfg) != [name]:
+        if time.monotonic() > deadline:
+            raise LabError(f"lab: the VIP did not move to {name} in {timeout:.0f} s")
+        time.sleep(0.3)
+    return name
 
 
 def show_stat_all(cfg: LabConfig, chosen: str) -> dict[str, str]:

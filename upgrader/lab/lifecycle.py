@@ -62,6 +62,7 @@ def up_fresh(cfg: LabConfig, report: Report, lb: str | None = None) -> float:
     """`up`, from the release and packages a fresh lab installs: a lab a roll moved is
     rebuilt, or only its Keystone put back when nothing else moved."""
     found = fresh.moved(cfg)
+    lb = lb or haproxy.topology(cfg)   # a rebuild removes the lab directory, and this choice
     if found and not fresh.only_keystone_moved(found):
         report("lab", f"{', '.join(found)} rolled since the lab was built: rebuilding it")
         down(cfg, report)
