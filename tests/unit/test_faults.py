@@ -82,6 +82,11 @@ CASES = [
     pytest.param(look(haproxy=servers()), InFlight("node2", "desynced", "drain_rabbitmq"),
                  [("undrained", "node2"), ("undrained", "node2")],
                  id="reload put node2 back UP in both backends while drained"),
+    pytest.param(Look(look().galera, None, balancers={"node1": servers(node2="MAINT"), "node2": None,
+                                                     "node3": servers()}),
+                 InFlight("node2", "stopped", "upgrade"),
+                 [("undrained", "node2"), ("undrained", "node2")],
+                 id="HAProxy on every node: node3's lets node2 back while node2's own is stopped"),
     pytest.param(look(haproxy=servers(node2="MAINT")), InFlight("node2", "resynced", "undrain"),
                  [], id="undrain in flight puts the servers back: nothing"),
     pytest.param(look(haproxy=servers()), InFlight("node2", "pending", "drain_api"),
@@ -203,3 +208,10 @@ def test_a_member_fault_takes_over_the_uptime_gates_pause(tmp_path):
     assert control.read(tmp_path).pause_reason == "cluster_fault"
     control.pause(tmp_path, "health_gate", by="upgrader")          # and never the other way round
     assert control.read(tmp_path).pause_reason == "cluster_fault"
+
+
+def test_the_undrained_finding_names_the_haproxy_that_let_the_server_out():
+    found = assess(Look(look().galera, None, balancers={"node1": servers(node2="MAINT"), "node3": servers()}),
+                   InFlight("node2", "stopped", "upgrade"), DB, API)
+    assert {(f.backend, f.where) for f in found} == {(DB, "node3"), (API, "node3")}
+    assert all(f.message.startswith("haproxy on node3: ") for f in found)
