@@ -204,9 +204,11 @@ def start_watcher(cluster: Cluster | None, secrets: dict[str, str], bus: EventBu
     from upgrader.facts.haproxy import commands as haproxy_commands
 
     states = {n: (progress.nodes[n].state.value if n in progress.nodes else "pending") for n in plan.order}
-    read = cluster_reader(cluster, secrets.get("mariadb_upgrader_password", ""), rabbit=rabbit)
+    balancers = haproxy_commands(cluster)   # one HAProxy session per node, shared by look and act
+    read = cluster_reader(cluster, secrets.get("mariadb_upgrader_password", ""), rabbit=rabbit,
+                          balancers=balancers)
     return Watcher(read, bus, journal, paths.dir, cluster.db_backend, cluster.api_backend, states,
-                   balancers=haproxy_commands(cluster)).start()
+                   balancers=balancers).start()
 
 
 def stop_watcher(watcher) -> dict:

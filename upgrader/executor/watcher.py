@@ -39,7 +39,8 @@ NOT_CANCELLED = ("stop_services", "upgrade")   # steps left to finish even when 
 
 
 def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 3.0,
-                   rabbit: Callable[[], dict] | None = None) -> Reader:
+                   rabbit: Callable[[], dict] | None = None,
+                   balancers: dict[str, haproxy_facts.Command] | None = None) -> Reader:
     """Reads one Look: every node's wsrep status (in parallel) and HAProxy's servers.
 
     rabbit: RabbitMQ's last cluster status, read elsewhere (the health feed runs
@@ -66,7 +67,7 @@ def cluster_reader(cluster: Cluster, password: str, timeout_s: float = 3.0,
         except OSError as e:
             return None, f"haproxy admin socket: {e.strerror or e}"
 
-    balancers = haproxy_facts.commands(cluster)
+    balancers = balancers if balancers is not None else haproxy_facts.commands(cluster)
     backends = (cluster.db_backend, cluster.api_backend)
     return read
 
@@ -102,6 +103,7 @@ class Watcher:
         self.states = dict(states)               # node -> NodeState value, from the events
         self.step = ("", "")                     # (node, step) whose playbook runs now
         asks = balancers or {}
+        self._asks = asks
         self.set_maint = set_maint or (lambda backend, node, where: _maint(asks[where], backend, node,
                                                                            cut=backend == db_backend))
         self.clock = clock
@@ -125,6 +127,8 @@ class Watcher:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.bus.unsubscribe(self._events)
+        for ask in self._asks.values():   # the HAProxy sessions on the nodes, if any
+            getattr(ask, "close", lambda: None)()
 
     def should_cancel(self) -> bool:
         """The executor's cancel callback: quorum lost, and the step in flight only waits.

@@ -54,15 +54,8 @@ SCRIPT = script(tuple(n for n in SECTION_NAMES if n not in LB_SECTIONS))
 _PACKAGE_COMPONENT = {"mariadb-server": "mariadb", "galera-4": "galera", "rabbitmq-server": "rabbitmq"}
 
 
-# NOTE: readers that ask a node every second (the watcher's HAProxy looks) share one SSH
-# connection per node: a new one costs a key exchange, 50-100 ms of a core each time.
-MULTIPLEX = ("-o", "ControlMaster=auto", "-o", "ControlPath=/tmp/upgrader-ssh-%C", "-o", "ControlPersist=15")
-
-
-def ssh_argv(node: NodeAccess, command: str, multiplex: bool = False) -> list[str]:
+def ssh_argv(node: NodeAccess, command: str) -> list[str]:
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-l", node.ssh_user]
-    if multiplex:
-        argv += MULTIPLEX
     if node.ssh_key:
         argv += ["-i", node.ssh_key]
     argv += shlex.split(node.ssh_args)

@@ -47,6 +47,9 @@ class HealthSampler:
         self._lock = threading.Lock()
         self._rabbit: dict[str, Any] = {}
         self._pool = ThreadPoolExecutor(max_workers=len(cluster.nodes), thread_name_prefix="health")
+        # one long-lived session per node's HAProxy (facts/haproxy.RemoteSocket), or the socket here
+        self._asks = (haproxy.commands(cluster) if cluster.balancers
+                      else {"": lambda line: self._show_stat(cluster.haproxy_socket)})
 
     def sample(self) -> dict[str, Any]:
         futures = {n.name: self._pool.submit(self._galera, n) for n in self.cluster.nodes}
@@ -71,11 +74,9 @@ class HealthSampler:
         """The servers as the first HAProxy that answers sees them (with one on every node,
         the others are the watcher's to compare); the error names the ones that did not."""
         backends = (self.cluster.db_backend, self.cluster.api_backend)
-        asks = (haproxy.commands(self.cluster) if self.cluster.balancers
-                else {"": lambda line: self._show_stat(self.cluster.haproxy_socket)})
         shown: dict[str, Any] | None = None
         errors = []
-        for where, ask in asks.items():
+        for where, ask in self._asks.items():
             try:
                 text = ask("show stat")
             except OSError as e:
@@ -107,6 +108,8 @@ class HealthSampler:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for ask in self._asks.values():
+            getattr(ask, "close", lambda: None)()
 
 
 def _ssh(node: NodeAccess, command: str) -> tuple[int, str]:
