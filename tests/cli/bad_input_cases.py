@@ -380,6 +380,8 @@ CASES: list[Case] = [
          setup=run_of("lab", journal='{"v": 1, "ty\n{"v": 1, "type": "note"}\n')),
     Case("report-none-yet", "report of a run that has no report yet", ("report",),
          "run lab-run1 has no report yet (written when `apply` stops)", setup=run_of("lab")),
+    Case("lab-unknown-topology", "lab up with an unknown load-balancer topology", ("lab", "up", "--lb", "f5"),
+         "lab up --lb f5: unknown load-balancer topology; choose one of dedicated, controllers"),
 ]
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from upgrader.errors import ConfigError
 from upgrader.lab import health, lifecycle, state
 from upgrader.lab.config import LB_TOPOLOGIES, LabConfig
 
@@ -32,8 +33,8 @@ def up(fresh: Annotated[bool, typer.Option(
     """Bring the lab up (idempotent) and print its health."""
     cfg = LabConfig.from_env()
     if lb is not None and lb not in LB_TOPOLOGIES:
-        out.print(f"error: --lb {lb!r}: choose one of {', '.join(LB_TOPOLOGIES)}", highlight=False)
-        raise typer.Exit(2)
+        raise ConfigError(f"lab up --lb {lb}: unknown load-balancer topology; choose one of "
+                          f"{', '.join(LB_TOPOLOGIES)}")
     with out.status("[bold]bringing the lab up[/]", spinner="dots"):
         took = (lifecycle.up_fresh if fresh else lifecycle.up)(cfg, _reporter(), lb=lb)
         h = health.settled(cfg, state.load_secrets(cfg))   # servers past their rise count
