@@ -238,6 +238,7 @@ class Plan:
     # exact versions it was resolved to when planning (docs/targets.md)
     package_targets: dict[str, str] = field(default_factory=dict)
     mariadb_upgrade: bool = False        # run mariadb-upgrade after each node's server starts
+    load_balancers: str = ""             # the nodes' HAProxies and who holds the VIP, when they run them
     plan_hash: str = ""
     schema_version: int = 1
 

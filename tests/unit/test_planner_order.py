@@ -7,7 +7,7 @@ import pytest
 
 from planner_fixtures import cluster, haproxy, with_balancers, with_galera
 from upgrader.planner import mysql_writer, roll_order
-from upgrader.planner.order import order_warnings, vip_during
+from upgrader.planner.order import load_balancers_line, order_warnings, vip_during
 
 FIVE = ("node1", "node2", "node3", "node4", "node5")
 
@@ -120,3 +120,11 @@ def test_no_writer_is_a_warning():
         "lab: no HAProxy MySQL writer found; writes may move more than once"
     ]
     assert order_warnings(cluster()) == []
+
+
+def test_the_plan_names_the_haproxies_and_the_vip_holder():
+    assert load_balancers_line(with_balancers(cluster(), holders=("node1",))) == (
+        "HAProxy on node1, node2, node3 (in agreement); VIP 10.123.0.100 on node1 (MASTER), moved by keepalived")
+    assert load_balancers_line(with_balancers(cluster(), node3="ssh: refused")).startswith(
+        "HAProxy on node1, node2, node3 (NOT in agreement)")
+    assert load_balancers_line(cluster()) == ""     # one dedicated HAProxy, a static VIP

@@ -103,3 +103,19 @@ def vip_during(facts: ClusterFacts, order: tuple[str, ...]) -> dict[str, str]:
         else:
             out[name] = f"elsewhere: moved off {holder} in its window" if moved else f"on {holder}"
     return out
+
+
+def load_balancers_line(facts: ClusterFacts) -> str:
+    """One line on the HAProxies and the VIP when the nodes run them ("" otherwise)."""
+    parts = []
+    if facts.balancers:
+        readable = [b for b in facts.balancers if not b.error]
+        views = {tuple((s.backend, s.server, s.status) for s in b.servers) for b in readable}
+        agree = "in agreement" if len(views) <= 1 and len(readable) == len(facts.balancers) else "NOT in agreement"
+        parts.append(f"HAProxy on {', '.join(b.host for b in facts.balancers)} ({agree})")
+    vip = facts.vip
+    if vip.managed:
+        states = dict(vip.vrrp_states)
+        held = ", ".join(f"{h} ({states.get(h) or 'state unknown'})" for h in vip.holders) or "no node"
+        parts.append(f"VIP {vip.address} on {held}, moved by keepalived")
+    return "; ".join(parts)

@@ -16,7 +16,7 @@ from upgrader.planner.canonical import digest
 from upgrader.planner.fingerprint import drift, facts_fingerprint  # noqa: F401  (public here too)
 from upgrader.planner.ist import IstVerdict, ist_verdicts
 from upgrader.planner.options import PlanOptions
-from upgrader.planner.order import Slot, roll_order, vip_during
+from upgrader.planner.order import Slot, load_balancers_line, roll_order, vip_during
 from upgrader.planner.package_checks import mariadb_upgrade_needed
 from upgrader.planner.packages import NodePackages, moving_packages, resolve
 from upgrader.planner.refusal import make_context, package_counts
@@ -56,6 +56,7 @@ def build_plan(
         packages=tuple(options.packages),
         package_targets=dict(options.package_targets),
         mariadb_upgrade=mariadb_upgrade_needed(packages),
+        load_balancers=load_balancers_line(facts),
     )
     return seal(draft)
 

@@ -72,6 +72,7 @@ def plan_table(plan: Plan) -> Group:
     parts.append(_node_table(plan))
     parts += _cluster_steps("after", plan.finalization)
     parts += [Text(line) for line in package_lines(plan)]
+    parts += [Text(f"load balancers: {plan.load_balancers}")] if plan.load_balancers else []
     parts += [Text(f"VIP during {node.name}: {node.vip}") for node in plan.nodes if node.vip]
     parts += [Text(f"refused: {line}", style="bold red") for line in plan.refusals]
     parts += [Text(f"warning: {line}", style="yellow") for line in plan.warnings]
@@ -118,6 +119,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "packages": list(plan.packages),
         "package_targets": dict(plan.package_targets),
         "mariadb_upgrade": plan.mariadb_upgrade,
+        "load_balancers": plan.load_balancers,
         "estimate_s": total_estimate_s(plan),
         "safe": not plan.refusals,
     }
