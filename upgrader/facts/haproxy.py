@@ -103,11 +103,12 @@ class RemoteSocket:
 
     def __call__(self, line: str) -> str:
         with self._lock:
-            if self._proc is None or self._proc.poll() is not None:
-                if self._clock() < self._down_until:
-                    raise OSError(f"HAProxy on {self.node.name}: unreachable (asked again shortly)")
-                self._open()
+            closed = self._proc is None or self._proc.poll() is not None
+            if closed and self._clock() < self._down_until:
+                raise OSError(f"HAProxy on {self.node.name}: unreachable (asked again shortly)")
             try:
+                if closed:
+                    self._open()
                 return self._ask(line)
             except OSError:
                 self.close()
@@ -118,12 +119,7 @@ class RemoteSocket:
         remote = f"socat stdio UNIX-CONNECT:{shlex.quote(self.socket_path)}"
         self._proc = subprocess.Popen(ssh_argv(self.node, remote), stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
-        try:
-            self._ask("prompt")
-        except OSError:
-            self.close()
-            self._down_until = self._clock() + self.retry_s
-            raise
+        self._ask("prompt")
 
     def _ask(self, line: str) -> str:
         proc = self._proc
