@@ -47,20 +47,16 @@ NODE_STEPS: tuple[str, ...] = (
     "rejoin_galera", "verify_node", "revive_rabbitmq", "resync_galera", "undrain",
 )
 _RETRY_TARGETS = [s for s in NodeState if s is not S.FAILED]
-# The steps one playbook run carries back to back (one ansible-playbook start-up each,
-# not one per step). A run ends only where a node may wait for an operator: drained
-# but still running (before the stop), and back in service. So a pause, an abort or the
-# uptime gate never leaves a node's services down waiting; only a failed step can, and
-# it stops the run where it failed.
-# NOTE: there is no stop between revive and resync (back up but still drained): a pause
-# there kept one node of three out of the pool for as long as the operator looked, and
-# each run boundary costs 3-5 s of the node's window (process start, Mitogen's bootstrap
-# on every host the next run touches).
-STEP_RUNS: tuple[tuple[str, ...], ...] = (
-    ("drain_api", "drain_db", "desync_galera", "drain_rabbitmq"),
-    ("stop_services", "upgrade", "rejoin_galera", "verify_node", "revive_rabbitmq",
-     "resync_galera", "undrain"),
-)
+# One playbook run carries a node's whole window, back to back (one ansible-playbook
+# start-up and one Mitogen bootstrap per host: 3-5 s each on the lab's 2 cores, which a
+# second run per node paid again). The run holds before each step of HOLD_BEFORE until
+# upgrader says go, and a pause there ends the run instead: so a node waits for an
+# operator only drained but still running (before the stop), or back in service. A
+# pause, an abort or the uptime gate never leaves a node's services down waiting; only a
+# failed step can, and it stops the run where it failed.
+# NOTE: there is no hold between revive and resync (back up but still drained): a pause
+# there kept one node of three out of the pool for as long as the operator looked.
+HOLD_BEFORE: frozenset[str] = frozenset({"stop_services"})
 
 TRANSITIONS: list[dict[str, Any]] = [  # trigger, source, dest: one node's whole protocol
     {"trigger": "drain_api",       "source": S.PENDING,          "dest": S.API_DRAINED},
@@ -92,11 +88,10 @@ def next_step(state: NodeState) -> str | None:
 
 
 def steps_of_run(step: str) -> tuple[str, ...]:
-    """``step`` and the steps after it in its run (a resumed run starts mid-way)."""
-    for run in STEP_RUNS:
-        if step in run:
-            return run[run.index(step):]
-    raise ValueError(f"{step} is not a node step")
+    """``step`` and the node's steps after it: one playbook run (a resumed run starts mid-way)."""
+    if step not in NODE_STEPS:
+        raise ValueError(f"{step} is not a node step")
+    return NODE_STEPS[NODE_STEPS.index(step):]
 
 
 @dataclass(frozen=True)

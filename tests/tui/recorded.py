@@ -84,11 +84,12 @@ class TimedExecutor:
             results = {"keystone_before": "28.1.0", "keystone_after": "29.1.0"}
         return Result(step, duration_s=DURATIONS[step], artifact_id=ident or "", results=results)
 
-    def run_steps(self, steps, node, extravars, ident=None, on_step=None):
+    def run_steps(self, steps, node, extravars, ident=None, on_step=None, hold_before=frozenset()):
         out = []
-        for step in steps:
+        for i, step in enumerate(steps):
             out.append(self.run_step(step, node, extravars, ident))
-            on_step(out[-1])
+            if on_step(out[-1]) is False and i + 1 < len(steps) and steps[i + 1] in hold_before:
+                break
         return out
 
 

@@ -191,6 +191,25 @@ def test_a_reload_that_undrains_the_node_is_put_back_in_maint_at_once(tmp_path):
     assert not control.read(tmp_path).paused        # repaired, not a reason to stop
 
 
+def test_a_drain_that_ends_during_the_look_is_not_a_reload(tmp_path):
+    """HAProxy read in drain_db's grace (DRAIN), drain_db over before the look ends: no MAINT put back."""
+    maint = []
+    bus = EventBus()
+
+    def read_while_drain_db_ends():
+        bus.publish(NodeStateChanged("node2", "api_drained", "db_drained", "drain_db"))
+        return look(haproxy=servers(node2="DRAIN"))
+
+    w = Watcher(read_while_drain_db_ends, bus, Journal(tmp_path / "journal.jsonl"), tmp_path, DB, API,
+                states={"node1": "pending", "node2": "api_drained", "node3": "pending"},
+                set_maint=lambda backend, node, where: maint.append((backend, node)))
+    w.look_once()
+    assert maint == [(API, "node2")]   # the API server had to be MAINT before the look: put back
+    maint.clear()
+    w.look_once()                      # the next look begins after drain_db: the database's too
+    assert sorted(maint) == [(API, "node2"), (DB, "node2")]
+
+
 def test_a_failed_node_is_out_on_purpose_not_a_lost_member(tmp_path):
     w, _ = watcher(tmp_path, [look()], [])
     w.states["node2"] = "failed"

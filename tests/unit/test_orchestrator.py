@@ -13,7 +13,7 @@ from upgrader import control
 from upgrader.events import EventBus
 from upgrader.executor.orchestrator import Orchestrator, RunSetup
 from upgrader.journal import Journal, RunProgress, replay
-from upgrader.machine import NODE_STEPS, STEP_RUNS, NodeState, RunState
+from upgrader.machine import NODE_STEPS, NodeState, RunState
 from upgrader.model import Plan, PlanStep
 
 ORDER = ("node2", "node3", "node1")
@@ -59,14 +59,17 @@ class FakeExecutor:
             res = {"keystone_before": "28.1.0", "keystone_after": "29.1.0"}
         return Result(step, results=res, artifact_id=f"{node}-{step}")
 
-    def run_steps(self, steps, node, extravars, ident=None, on_step=None):
-        """Like one playbook run: each result handed over as its step ends; a failure ends it."""
+    def run_steps(self, steps, node, extravars, ident=None, on_step=None, hold_before=frozenset()):
+        """Like one playbook run: each result handed over as its step ends; a failure ends
+        it, and so does on_step's False before a step of hold_before."""
         self.runs.append((node, tuple(steps)))
         results = []
-        for step in steps:
+        for i, step in enumerate(steps):
             results.append(self.run_step(step, node, extravars, ident))
-            on_step(results[-1])
+            go_on = on_step(results[-1])
             if not results[-1].ok:
+                break
+            if i + 1 < len(steps) and steps[i + 1] in hold_before and go_on is False:
                 break
         return results
 
@@ -96,7 +99,7 @@ def test_happy_path_runs_every_step_in_order_then_finalizes(tmp_path):
     assert ex.calls[-2:] == [("", "keystone_contract"), ("", "rabbitmq_feature_flags")]
     for node in ORDER:
         assert node_calls(ex.calls, node) == list(NODE_STEPS)
-        assert [steps for n, steps in ex.runs if n == node] == list(STEP_RUNS)   # 2 playbook runs
+        assert [steps for n, steps in ex.runs if n == node] == [NODE_STEPS]   # 1 playbook run
     # nodes roll strictly one after the other, in plan order
     firsts = [ex.calls.index((n, "drain_api")) for n in ORDER]
     lasts = [ex.calls.index((n, "undrain")) for n in ORDER]
@@ -164,6 +167,9 @@ def test_pause_stops_at_the_next_step_boundary_until_resumed(tmp_path):
     # the paused run waited once its playbook run ended: node2 drained, still running
     assert waits[:3] == [True, True, True]
     assert node_calls(ex.calls, "node2").count("drain_db") == 1
+    # the run held before stop_services ended there; the next run resumed at it
+    stop = NODE_STEPS.index("stop_services")
+    assert [steps for n, steps in ex.runs if n == "node2"] == [NODE_STEPS, NODE_STEPS[stop:]]
     lines = (tmp_path / "journal.jsonl").read_text().splitlines()
     paused = next(i for i, r in enumerate(lines) if '"dest":"paused"' in r)
     assert '"trigger":"drain_rabbitmq"' in lines[paused - 1]          # the run's last step

@@ -5,6 +5,8 @@ The event dicts are trimmed copies of events recorded from playbook runs on the 
 """
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -358,6 +360,16 @@ def test_splitter_cuts_at_each_marker_with_each_steps_own_results_and_changes():
     assert last is db and {api.artifact_id, db.artifact_id} == {"005-node2-drain_api"}
 
 
+def test_splitter_keeps_a_step_run_twice_in_a_row_apart():
+    twice = [{"event": "playbook_on_start", "event_data": {}},
+             marker("drain_api"), ev("runner_on_ok", "Put the server in drain", "lb", {"changed": True}),
+             marker("drain_api"), ev("runner_on_ok", "Read the server's state", "lb", {"changed": False})]
+    sp = StepSplitter(("drain_api", "drain_api"), "node2", "x", clock=Clock())
+    assert [r.step for r in map(sp.see, twice) if r is not None] == ["drain_api"]
+    sp.finish("successful", 0)
+    assert [r.changed for r in sp.results] == [1, 0]
+
+
 def test_splitter_a_failure_ends_the_run_at_that_step():
     failing = TWO_STEPS[:5] + [ev("runner_on_failed", "Refuse to drain the last UP server", "lb",
                                   {"msg": "refuse: mariadb/node2 is the last UP server"}),
@@ -437,3 +449,48 @@ def test_steps_run_under_mitogen_when_it_is_installed(tmp_path):
     env = AnsibleRunnerExecutor(tmp_path / "inv", tmp_path, tmp_path / "w").envvars()
     assert env["ANSIBLE_STRATEGY"] == "mitogen_linear" == mitogen_strategy()["ANSIBLE_STRATEGY"]
     assert (Path(env["ANSIBLE_STRATEGY_PLUGINS"]) / "mitogen_linear.py").is_file()
+
+
+# ---------------------------------------------------------------- a real run that holds
+
+
+@pytest.fixture
+def local_executor(tmp_path):
+    """Two steps on the machine itself through real ansible-runner: the second touches a file."""
+    playbooks = tmp_path / "playbooks"
+    playbooks.mkdir()
+    (playbooks / "drain_rabbitmq.yml").write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug: {msg: drained}\n")
+    (playbooks / "stop_services.yml").write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        f"    - ansible.builtin.file: {{path: '{tmp_path}/stopped', state: touch}}\n")
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("localhost ansible_connection=local ansible_python_interpreter=" + sys.executable + "\n")
+    return AnsibleRunnerExecutor(inventory, playbooks, tmp_path / "work")
+
+
+@pytest.mark.parametrize("answer, runs_the_held_step", [(True, True), (None, True), (False, False)])
+def test_a_run_holds_before_a_hold_step_until_on_step_answers(local_executor, tmp_path, answer,
+                                                              runs_the_held_step):
+    handed: list[str] = []
+
+    def on_step(result):
+        handed.append(result.step)
+        return answer
+
+    started = time.monotonic()
+    results = local_executor.run_steps(("drain_rabbitmq", "stop_services"), None, {},
+                                       on_step=on_step, hold_before={"stop_services"})
+    assert (tmp_path / "stopped").exists() is runs_the_held_step
+    assert [r.step for r in results if r.ok] == (["drain_rabbitmq", "stop_services"] if runs_the_held_step
+                                                 else ["drain_rabbitmq"])
+    assert handed == [r.step for r in results]
+    assert time.monotonic() - started < 60   # a hold answered at once never waits out its timeout
+
+
+def test_only_a_later_hold_step_waits_in_its_marker_play(tmp_path):
+    plays = runner.steps_playbook(("stop_services", "upgrade", "stop_services"), tmp_path,
+                                  {"stop_services"}, tmp_path)
+    markers = [p for p in plays if "name" in p]
+    assert [len(p["tasks"]) for p in markers] == [0, 0, 1]   # never the run's first step
+    assert str(runner.go_file(tmp_path, "stop_services")) == markers[2]["tasks"][0]["vars"]["upgrader_go_file"]

@@ -2,7 +2,8 @@
 
 Each pass: replay the journal (intent), read the control flags, pick the next step
 of the node in flight from the state machine, and run it with the steps that share
-its playbook run (machine.STEP_RUNS): each step is journaled "started" and
+its playbook run (the rest of the node's window, holding at machine.HOLD_BEFORE): each
+step is journaled "started" and
 "finished" as the run reaches it, and its transition fires only when its playbook
 verified the step's end state from fresh facts. A crash anywhere leaves a journal whose replay
 says which step to run again (every step is idempotent).
@@ -24,8 +25,8 @@ from upgrader.errors import UpgraderError
 from upgrader.events import (ApprovalNeeded, EventBus, LogLine, NodeStateChanged, Paused,
                              RunStateChanged, StepFinished, StepStarted)
 from upgrader.journal import Journal, RunProgress
-from upgrader.machine import (NodeRun, NodeState, RunModel, RunState, Transitioned, fire,
-                              make_node_machine, make_run_machine, next_step, steps_of_run)
+from upgrader.machine import (HOLD_BEFORE, NodeRun, NodeState, RunModel, RunState, Transitioned,
+                              fire, make_node_machine, make_run_machine, next_step, steps_of_run)
 from upgrader.model import Plan
 
 
@@ -45,8 +46,10 @@ class Executor(Protocol):
 
     def run_steps(self, steps: tuple[str, ...], node: str | None, extravars: dict,
                   ident: str | None = None,
-                  on_step: Callable[[StepResultLike], None] | None = None) -> list[StepResultLike]:
-        """Run consecutive steps in one go, handing each result over as it ends; stop at a failure."""
+                  on_step: Callable[[StepResultLike], bool | None] | None = None,
+                  hold_before: frozenset[str] = frozenset()) -> list[StepResultLike]:
+        """Run consecutive steps in one go, handing each result over as it ends; stop at a
+        failure, and before a step of ``hold_before`` when ``on_step`` answered False."""
 
 
 # Problems that must clear before the next node starts; [] means healthy.
@@ -229,26 +232,22 @@ class Orchestrator:
             self.s.sleep(2.0)
 
     def _honour_flags(self, name: str) -> Outcome | None:
-        """Pause and abort take effect here, between playbook runs (machine.STEP_RUNS): a
-        running playbook is never killed, and no node waits with its services down."""
+        """Pause and abort take effect here, before a node and where its playbook run holds
+        (machine.HOLD_BEFORE): a running playbook is never killed, and no node waits with
+        its services down."""
         while True:
             flags = control.read(self.s.run_dir)
             in_flight = bool(name) and self.nodes[name].state is not NodeState.PENDING
             if flags.abort:
-                if not in_flight:
-                    return self._abort()
-                # NOTE: a half-rolled node (drained, maybe stopped) is less safe than a
-                # finished one, so an abort completes the node in flight before stopping.
-                return None
-            if flags.paused and flags.pause_reason == "cluster_fault" and in_flight:
-                # NOTE: another member failed (the watcher): the node in flight finishes,
-                # since its return restores a copy of the data; the run holds before the next.
-                return None
+                # the node in flight completes first (holds_the_node_in_flight)
+                return None if in_flight else self._abort()
             if not flags.paused:
                 if self.run.state is RunState.PAUSED:
                     fire(self.run, "resume")
                     if self.s.gate_reset:
                         self.s.gate_reset()
+                return None
+            if in_flight and not holds_the_node_in_flight(flags):
                 return None
             if self.run.state is not RunState.PAUSED:
                 fire(self.run, "pause", reason=flags.pause_reason or "operator")
@@ -273,19 +272,23 @@ class Orchestrator:
         ident = self._begin_step(steps[0], node.name)
         failed: list[StepResultLike] = []
 
-        def ended(result: StepResultLike) -> None:
+        def ended(result: StepResultLike) -> bool:
             self._end_step(result, node.name)
             if not result.ok:
                 failed.append(result)
-                return
+                return False
             fire(node, result.step)
             self._check_gate(node.name, result.step)
             later = steps.index(result.step) + 1
-            if later < len(steps):
-                self._begin_step(steps[later], node.name, ident)
+            if later == len(steps):
+                return True
+            if steps[later] in HOLD_BEFORE and holds_the_node_in_flight(control.read(self.s.run_dir)):
+                return False   # the run ends where it holds; _honour_flags waits, the next run resumes
+            self._begin_step(steps[later], node.name, ident)
+            return True
 
         self.s.executor.run_steps(steps, node.name, self._extravars(node.name), ident=ident,
-                                  on_step=ended)
+                                  on_step=ended, hold_before=HOLD_BEFORE)
         return failed[0] if failed else None
 
     def _run_step(self, step: str, node: str | None) -> StepResultLike:
@@ -404,6 +407,17 @@ class Orchestrator:
             self._done_cluster_steps.add(ARBITRATOR_LEAVE)
             return "; the arbitrator left"
         return f"; the arbitrator did not leave: {result.message} (stop garbd by its pid file)"
+
+
+def holds_the_node_in_flight(flags: control.ControlFlags) -> bool:
+    """Whether the flags stop a node in flight where it may wait (drained, still running).
+
+    An abort does not: a half-rolled node (drained, maybe stopped) is less safe than a
+    finished one, so the node in flight completes first. Nor does the watcher's pause for
+    a fault outside the node (cluster_fault): the node's return restores a copy of the
+    data; the run holds before the next node. Any other pause does.
+    """
+    return flags.paused and not flags.abort and flags.pause_reason != "cluster_fault"
 
 
 def error_line(e: BaseException) -> str:

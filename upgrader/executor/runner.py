@@ -180,12 +180,39 @@ def run_failure(status: str, rc: int | None, events: list[dict], stdout: str = "
 STEP_MARKER = "upgrader step: "
 
 
-def steps_playbook(steps: Iterable[str], playbooks_dir: Path) -> list[dict]:
-    """The playbook that runs ``steps`` in order: a marker play, then the step's own."""
+HOLD_TIMEOUT_S = 600      # a hold is answered at once; this bounds a runner that never answers
+_HOLD_POLL_S = 0.2
+
+
+def go_file(private: Path, step: str) -> Path:
+    """The file whose existence lets a run held before ``step`` go on."""
+    return Path(private) / f"go-{step}"
+
+
+def steps_playbook(steps: Iterable[str], playbooks_dir: Path,
+                   hold_before: Iterable[str] = (), private: Path | None = None) -> list[dict]:
+    """The playbook that runs ``steps`` in order: a marker play, then the step's own.
+
+    The marker of a step in ``hold_before`` (not the run's first) waits on the controller
+    for its go file: the runner creates it, or cancels the run there (a clean stop point).
+    """
     plays: list[dict] = []
-    for step in steps:
-        plays.append({"name": STEP_MARKER + step, "hosts": "localhost", "gather_facts": False,
-                      "tasks": []})
+    hold = set(hold_before)
+    for i, step in enumerate(steps):
+        marker: dict = {"name": STEP_MARKER + step, "hosts": "localhost", "gather_facts": False,
+                        "tasks": []}
+        if i and step in hold and private is not None:
+            # NOTE: debug + the `exists` test run in the controller's ansible-playbook
+            # process: no connection, so a hold costs one poll interval, not a bootstrap.
+            marker["tasks"].append({
+                "name": f"Hold before {step} until upgrader says go",
+                "ansible.builtin.debug": {"msg": "go"},
+                "vars": {"upgrader_go_file": str(go_file(private, step))},
+                "until": "upgrader_go_file is exists",
+                "retries": int(HOLD_TIMEOUT_S / _HOLD_POLL_S),
+                "delay": _HOLD_POLL_S,
+            })
+        plays.append(marker)
         plays.append({"import_playbook": str(Path(playbooks_dir).resolve() / f"{step}.yml")})
     return plays
 
@@ -202,6 +229,7 @@ class StepSplitter:
         self.steps = tuple(steps)
         self.node, self.ident, self.clock = node, ident, clock
         self.index = 0
+        self.markers = 0      # step marker plays seen
         self.events: list[dict] = []
         self.started = clock()
         self.results: list[StepResult] = []
@@ -209,11 +237,16 @@ class StepSplitter:
     def see(self, event: dict) -> StepResult | None:
         data = event.get("event_data", {})
         nxt = self.index + 1
-        if (event.get("event") == "playbook_on_play_start" and nxt < len(self.steps)
-                and data.get("play", data.get("name")) == STEP_MARKER + self.steps[nxt]):
-            done = self._close("successful", 0)
-            self.index = nxt
-            return done
+        if event.get("event") == "playbook_on_play_start" and \
+                str(data.get("play", data.get("name"))).startswith(STEP_MARKER):
+            # NOTE: counted, not only named: the first marker is the first step's own,
+            # even when the next step has the same name (a step run twice in a row).
+            self.markers += 1
+            if self.markers > 1 and nxt < len(self.steps) and \
+                    data.get("play", data.get("name")) == STEP_MARKER + self.steps[nxt]:
+                done = self._close("successful", 0)
+                self.index = nxt
+                return done
         self.events.append(event)
         return None
 
@@ -312,9 +345,15 @@ class AnsibleRunnerExecutor:
 
     def run_steps(self, steps: Iterable[str], node: str | None, extravars: dict,
                   ident: str | None = None,
-                  on_step: Callable[[StepResult], None] | None = None) -> list[StepResult]:
-        """Run the steps in one process; stop at the first that fails. One result per step run."""
-        steps = tuple(steps)
+                  on_step: Callable[[StepResult], bool | None] | None = None,
+                  hold_before: Iterable[str] = ()) -> list[StepResult]:
+        """Run the steps in one process; stop at the first that fails. One result per step run.
+
+        Before a step of ``hold_before`` the run waits for ``on_step``'s answer about the
+        step that ended: False ends the run there (the step is not started), anything
+        else lets it go on.
+        """
+        steps, hold = tuple(steps), frozenset(hold_before)
         ident = self._unique(ident or self.next_ident(steps[0], node))
         missing = [s for s in steps if not (self.playbooks_dir / f"{s}.yml").is_file()]
         if missing:
@@ -323,6 +362,7 @@ class AnsibleRunnerExecutor:
             if on_step is not None:
                 on_step(result)
             return [result]
+        private = self.work_dir / "runs" / ident
         splitter = StepSplitter(steps, node, ident)
         stop = False
 
@@ -333,18 +373,23 @@ class AnsibleRunnerExecutor:
             ended = splitter.see(event)
             if ended is not None:
                 stop = stop or not ended.ok   # e.g. a play that matched no host
-                if on_step is not None:
-                    on_step(ended)
+                go_on = on_step(ended) if on_step is not None else None
+                started = splitter.steps[splitter.index]
+                if not stop and started in hold:
+                    if go_on is False:
+                        stop = True           # cancelled while it holds: nothing of it ran
+                    else:
+                        go_file(private, started).touch()
             return True   # keep it: runner writes it to artifacts/<ident>/job_events/
 
         def cancel() -> bool:
             return stop or bool(self.cancel and self.cancel())
 
-        private = self.work_dir / "runs" / ident
         private.mkdir(parents=True, exist_ok=True)
         self.artifact_dir.mkdir(parents=True, exist_ok=True)
         playbook = private / "steps.yml"
-        playbook.write_text(yaml.safe_dump(steps_playbook(steps, self.playbooks_dir), sort_keys=False))
+        playbook.write_text(yaml.safe_dump(steps_playbook(steps, self.playbooks_dir, hold, private),
+                                           sort_keys=False))
         extravars = dict(extravars)
         if node is not None:
             extravars.setdefault("upgrader_node", node)

@@ -30,7 +30,7 @@ from upgrader import control
 from upgrader.events import EventBus, LogLine, NodeStateChanged, Paused, StepFinished, StepStarted
 from upgrader.facts import galera as galera_facts
 from upgrader.facts import haproxy as haproxy_facts
-from upgrader.faults import Finding, InFlight, Look, assess
+from upgrader.faults import Finding, InFlight, Look, assess, must_be_maint
 from upgrader.inventory import Cluster
 from upgrader.journal import Journal
 
@@ -143,15 +143,24 @@ class Watcher:
     def _loop(self) -> None:
         while not self._stop.is_set():
             started = self.clock()
-            self._follow_events()
             try:
-                look = self.read()
+                self.look_once()
             except Exception as e:  # noqa: BLE001 - a failed look must not end the watch
                 self._say(f"watcher: could not look at the cluster: {' '.join(str(e).split())[:160]}")
-            else:
-                self._follow_events()   # a step may have ended while we looked
-                self.act(assess(look, self.in_flight(), *self.backends))
             self._stop.wait(max(0.0, self.interval_s - (self.clock() - started)))
+
+    def look_once(self) -> None:
+        self._follow_events()
+        before = self.in_flight()
+        look = self.read()
+        self._follow_events()   # a step may have ended while we looked
+        findings = assess(look, self.in_flight(), *self.backends)
+        # NOTE: HAProxy was read before a drain that ended during the look had put its
+        # server in MAINT (seen: mariadb/node3 still DRAIN in its grace, then MAINT put
+        # "back" by the watcher, cutting the grace short). Only a server that had to be
+        # in MAINT when the look began can be one a reload let back in.
+        required = must_be_maint(before, *self.backends)
+        self.act([f for f in findings if f.kind != "undrained" or f.backend in required])
 
     def _follow_events(self) -> None:
         while True:
