@@ -111,7 +111,7 @@ def overhead(report: dict, runs: Path) -> dict:
     - other_steps_s: drains, desync, upgrade, resync, undrain (HAProxy, SQL, CLI calls);
     - ansible_startup_s: within all the steps, the time before the first and after the last
       event of each playbook run (ansible-playbook start-up and exit; one run carries
-      several steps, see upgrader/machine.py STEP_RUNS);
+      a node's whole window, see upgrader/machine.py HOLD_BEFORE);
     - between_steps_s: window less the steps (journal fsyncs, uptime gate, state machine).
     """
     run_dir = runs / report["run_id"]

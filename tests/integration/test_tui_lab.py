@@ -29,7 +29,7 @@ from upgrader.lab import health
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
 UPGRADER = str(ROOT / ".venv/bin/upgrader")
-BOUNDARIES = ("rabbitmq_drained", "done")   # where a node may wait (machine.STEP_RUNS)
+BOUNDARIES = ("rabbitmq_drained", "done")   # where a node may wait (machine.HOLD_BEFORE)
 
 
 class Tmux:
