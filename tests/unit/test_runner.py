@@ -5,6 +5,7 @@ The event dicts are trimmed copies of events recorded from playbook runs on the 
 """
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -486,6 +487,10 @@ def test_a_run_holds_before_a_hold_step_until_on_step_answers(local_executor, tm
                                                  else ["drain_rabbitmq"])
     assert handed == [r.step for r in results]
     assert time.monotonic() - started < 60   # a hold answered at once never waits out its timeout
+    # nothing of the run is left behind: ansible-core's workers run in sessions of their own
+    time.sleep(1)
+    leftovers = subprocess.run(["pgrep", "-f", str(local_executor.work_dir)], capture_output=True, text=True)
+    assert leftovers.stdout == "", f"processes of the run still alive: {leftovers.stdout.split()}"
 
 
 def test_only_a_later_hold_step_waits_in_its_marker_play(tmp_path):

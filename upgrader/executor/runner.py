@@ -189,6 +189,16 @@ def go_file(private: Path, step: str) -> Path:
     return Path(private) / f"go-{step}"
 
 
+def stop_file(private: Path, step: str) -> Path:
+    """The file whose existence fails the hold before ``step``: the run ends there.
+
+    NOTE: the cancel alone left the hold polling for its whole timeout: ansible-core's
+    workers detach into a session of their own (setsid), so runner's kill of the
+    playbook's process group does not reach the one running the hold.
+    """
+    return Path(private) / f"stop-{step}"
+
+
 def steps_playbook(steps: Iterable[str], playbooks_dir: Path,
                    hold_before: Iterable[str] = (), private: Path | None = None) -> list[dict]:
     """The playbook that runs ``steps`` in order: a marker play, then the step's own.
@@ -207,8 +217,10 @@ def steps_playbook(steps: Iterable[str], playbooks_dir: Path,
             marker["tasks"].append({
                 "name": f"Hold before {step} until upgrader says go",
                 "ansible.builtin.debug": {"msg": "go"},
-                "vars": {"upgrader_go_file": str(go_file(private, step))},
-                "until": "upgrader_go_file is exists",
+                "vars": {"upgrader_go_file": str(go_file(private, step)),
+                         "upgrader_stop_file": str(stop_file(private, step))},
+                "until": "upgrader_go_file is exists or upgrader_stop_file is exists",
+                "failed_when": "upgrader_stop_file is exists",
                 "retries": int(HOLD_TIMEOUT_S / _HOLD_POLL_S),
                 "delay": _HOLD_POLL_S,
             })
@@ -377,6 +389,7 @@ class AnsibleRunnerExecutor:
                 started = splitter.steps[splitter.index]
                 if not stop and started in hold:
                     if go_on is False:
+                        stop_file(private, started).touch()
                         stop = True           # cancelled while it holds: nothing of it ran
                     else:
                         go_file(private, started).touch()
