@@ -334,3 +334,23 @@ def test_an_abort_lets_the_arbitrator_leave_and_a_failure_keeps_it(tmp_path):
     assert out.result == "failed"
     # the failed node is still out: garbd's vote is needed most now
     assert ("", "galera_arbitrator_leave") not in failing.calls
+
+
+@pytest.mark.parametrize("flag, node2_runs", [
+    ("abort", 1),           # the node in flight completes in the same run, then the roll stops
+    ("cluster_fault", 1),   # the watcher's pause: the node in flight finishes, the run holds after it
+    ("operator", 2),        # held before stop_services: that run ends, the resumed one starts there
+])
+def test_only_an_operator_or_gate_pause_ends_the_run_at_its_hold(tmp_path, flag, node2_runs):
+    def on_step(node, step):
+        if (node, step) != ("node2", "drain_db"):
+            return
+        if flag == "abort":
+            control.abort(tmp_path)
+        else:
+            control.pause(tmp_path, flag)
+
+    ex = FakeExecutor(on_step=on_step)
+    run(tmp_path, ex, sleep=lambda s: control.resume(tmp_path))
+    assert len([steps for n, steps in ex.runs if n == "node2"]) == node2_runs
+    assert node_calls(ex.calls, "node2") == list(NODE_STEPS)      # every step once, in order
