@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable
 import ansible_runner
 import yaml
 
+from upgrader.executor import leftovers
 from upgrader.paths import private_dir
 
 EventHandler = Callable[[dict], None]
@@ -409,9 +410,10 @@ class AnsibleRunnerExecutor:
         r = ansible_runner.run(
             private_data_dir=str(private), project_dir=str(self.playbooks_dir),
             playbook=str(playbook), inventory=[str(p) for p in self.inventory], extravars=extravars,
-            envvars=self.envvars(), settings=dict(RUNNER_SETTINGS), ident=ident,
-            artifact_dir=str(self.artifact_dir), quiet=True, event_handler=handle,
+            envvars={**self.envvars(), **leftovers.environment(private)}, settings=dict(RUNNER_SETTINGS),
+            ident=ident, artifact_dir=str(self.artifact_dir), quiet=True, event_handler=handle,
             cancel_callback=cancel)
+        leftovers.stop(private)   # a cancel kills the process group, not a setsid'd worker
         status, rc = str(r.status), (r.rc if r.rc is not None else -1)
         already = len(splitter.results)
         splitter.finish(status, rc, _stdout(r))
@@ -419,6 +421,14 @@ class AnsibleRunnerExecutor:
             for result in splitter.results[already:]:
                 on_step(result)
         return splitter.results if not stop else splitter.results[:already]
+
+    def stop_leftovers(self) -> list[int]:
+        """Stop what earlier playbook runs in this work directory left running; their pids.
+
+        For a resumed run: the killed apply's playbook goes on without it, and would run
+        the node's steps beside the ones this apply runs again.
+        """
+        return leftovers.stop(self.work_dir / "runs")
 
     @staticmethod
     def result(step: str, node: str | None, status: str, rc: int, duration_s: float,

@@ -179,6 +179,11 @@ def execute(paths: RunPaths, plan: Plan, *, canary: bool, bus: EventBus, locs: L
         if executor is None:
             executor = ansible_executor(cluster, paths, locs, on_event=feeds.on_runner_event,
                                         cancel=watcher.should_cancel if watcher else None)
+            if stopped := executor.stop_leftovers():
+                message = (f"stopped what the run's killed apply left running (pids "
+                           f"{', '.join(map(str, stopped))}) before running its steps again")
+                journal.append("note", reason="leftovers", message=message)
+                say(message)
         setup = RunSetup(plan=plan, run_dir=paths.dir, executor=executor,
                          health=health or health_check(cluster, secrets, plan, just_read), bus=bus,
                          journal=journal, canary=canary or _journaled_canary(paths))
