@@ -10,21 +10,25 @@ docs/reliability.md, which this module writes (generated, not hand-kept).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime
+from statistics import median
 from pathlib import Path
 
 import pymysql
 import pytest
 
 from upgrader import exitcodes
+from upgrader.executor import leftovers
 from upgrader.facts import haproxy as haproxy_facts
 from upgrader.lab import garbd, health, lifecycle
 from upgrader.lab.sh import ssh
+from upgrader.machine import NODE_STEPS
 from waits import wait_until
 
 pytestmark = pytest.mark.lab
@@ -438,3 +442,143 @@ def recover_primary(lab, secrets, wait_s: float = 45) -> bool:
     assert cp.returncode == 0, cp.stdout + cp.stderr
     assert verdict()["primary"]
     return True
+
+
+def lab_probe(lab, secrets, run: str):
+    """The probe `apply --probe` runs, started here: it spans every apply of a crashing roll."""
+    from upgrader.probe.runner import Probe, ProbeTargets
+
+    targets = ProbeTargets(vip=lab.vip, node_addresses=tuple(n.address for n in lab.nodes),
+                           db_user="upgrader", db_password=secrets.mariadb_upgrader_password,
+                           keystone_password=secrets.keystone_admin_password,
+                           rabbit_user="openstack", rabbit_password=secrets.rabbitmq_password)
+    probe = Probe(targets, run=run).start()
+    time.sleep(3)        # a baseline, as apply's --baseline 3
+    probe.mark_baseline_end()
+    return probe
+
+
+# the states of the walk: the roll's own cluster steps and each step of node2's machine
+KILL_POINTS = (("", "galera_arbitrator_join"), *(("node2", s) for s in NODE_STEPS),
+               ("", "galera_arbitrator_leave"))
+
+
+def test_apply_killed_at_each_state_of_a_node_resumes_and_finishes_the_roll(lab, lab_secrets):
+    """SIGKILL `upgrader apply` as each of node2's steps (and the roll's arbitrator steps)
+    starts, then `apply` again: every resume stops the killed apply's playbook (which runs
+    on without it), re-runs the step in flight, and the roll ends whole, under the probe."""
+    assert cli("plan", "--patch").returncode == 0
+    previous = current_run_id()
+    probe = lab_probe(lab, lab_secrets, run=f"killwalk-{int(time.time())}")
+    journal, resumes, killed, proc = None, [], None, None
+    try:
+        for node, step in KILL_POINTS:
+            applied_at = time.time()
+            proc = subprocess.Popen([UPGRADER, "apply", "--yes", "--no-probe"], cwd="/",
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    stdin=subprocess.DEVNULL)
+            if journal is None:
+                wait_until(lambda: current_run_id() not in ("", previous), what="the new run to exist")
+                journal = journal_of_current_run()
+            else:      # the resume: how soon the killed step runs again
+                again = wait_record(journal, lambda r: r["type"] == "step_started" and r.get("attempt", 1) >= 2
+                                    and (r.get("node"), r.get("step")) == killed,
+                                    timeout=300, what=f"{killed} to run again")
+                resumes.append(ts(again) - applied_at)
+            wait_record(journal, lambda r: r["type"] == "step_started" and r.get("node") == node
+                        and r.get("step") == step and r.get("attempt") == 1,
+                        timeout=300, what=f"{node or 'the cluster'}'s {step} to start")
+            proc.kill()
+            proc.wait(timeout=30)
+            killed = (node, step)
+        finished = cli("apply", "--yes", "--no-probe", timeout=600)
+    finally:
+        if proc is not None and proc.poll() is None:     # a failed wait: the healing fixture needs the lock
+            proc.kill()
+            proc.wait(timeout=30)
+        figures = probe.stop({}, strict=False)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    rep = report_of(journal)
+    assert rep["result"] == "success", rep
+    assert {n: v["state"] for n, v in rep["nodes"].items()} == dict.fromkeys(rep["nodes"], "done")
+    assert {v["transfer"] for v in rep["nodes"].values()} == {"IST"}, rep["nodes"]
+    recs = records(journal)
+    for node, step in KILL_POINTS:       # each killed step ran again, and ended well
+        runs = [r for r in recs if r["type"] == "step_finished" and r.get("node") == node
+                and r.get("step") == step]
+        assert runs and runs[-1]["ok"], (node, step, runs)
+    stopped = [r for r in recs if r["type"] == "note" and r.get("reason") == "leftovers"]
+    # NOTE: a killed apply's playbook mostly dies with it (its pty hangs up); what outlives
+    # it (a worker in its own session) is stopped by the resume, and nothing may be left
+    assert not leftovers.marked_pids(journal.parent), "a killed apply's playbook still runs"
+    assert garbd.pid(lab) is None
+    h = health.settled(lab, lab_secrets, timeout=60)
+    assert h.healthy, h.problems
+    assert figures["lost_writes"] == 0, figures
+    assert figures["failed_operations"] == 0, figures
+    ROWS.append({"fault": f"`upgrader apply` killed (SIGKILL) {len(KILL_POINTS)} times, then `apply` again",
+                 "when": "as each step of node2 starts, and the roll's garbd join and leave",
+                 "outcome": f"each resume re-ran the killed step (and stopped what a killed playbook "
+                            f"left running: {len(stopped)} of {len(KILL_POINTS)} times); the roll "
+                            "finished, every node by IST, nothing of the killed runs left",
+                 "quorum": "yes", "failed": figures["failed_operations"], "lost": figures["lost_writes"],
+                 "detect": f"resume: the killed step again {median(resumes):.1f} s after `apply`"})
+
+
+def drop_ssh(run_dir: Path, address: str) -> list[int]:
+    """SIGKILL the roll's SSH clients to one host (by pid: the ssh processes whose environment
+    names a playbook run of this roll and whose command line names the host): the connection
+    drops in the middle of a task, as a network blip or a killed sshd session does."""
+    wanted = f"{leftovers.RUN_MARKER}={run_dir}/".encode()
+    pids = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if (entry / "comm").read_text().strip() != "ssh":
+                continue
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(v.startswith(wanted) for v in environ) and address.encode() in args:
+            pids.append(int(entry.name))
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    return pids
+
+
+def test_an_ssh_connection_dropped_mid_step_runs_the_step_again(lab, lab_secrets):
+    """The playbook's SSH connection to node2 is cut while node2 waits for Synced: Ansible
+    reports the host unreachable, upgrader runs the step again (steps are idempotent), and
+    node2 finishes by IST; no request fails."""
+    with patch_roll_until("upgrade") as (proc, journal):
+        wait_record(journal, lambda r: r["type"] == "step_started" and r.get("node") == "node2"
+                    and r.get("step") == "rejoin_galera", what="node2's rejoin_galera")
+        time.sleep(1)       # mid-task: the start of mariadbd, or the wait for Synced
+        dropped_at = time.time()
+        dropped = drop_ssh(journal.parent, lab.node("node2").address)
+        assert dropped, "no SSH connection of the roll to node2 was found"
+        note = wait_record(journal, lambda r: r["type"] == "note" and r.get("reason") == "reconnect",
+                           timeout=60, what="the reconnect note")
+        detect_s = ts(note) - dropped_at
+        assert "node2's rejoin_galera" in note["message"], note
+        assert cli("abort").returncode == 0       # node2 completes first: the roll ends after it
+        rc, out = finish(proc)
+    assert rc == exitcodes.ABORTED, out
+    rep = report_of(journal)
+    assert rep["nodes"]["node2"]["state"] == "done", rep["nodes"]["node2"]
+    assert rep["nodes"]["node2"]["transfer"] == "IST", rep["nodes"]["node2"]
+    runs = [r for r in records(journal) if r["type"] == "step_finished" and r.get("node") == "node2"
+            and r.get("step") == "rejoin_galera"]
+    assert [r["ok"] for r in runs] == [False, True], runs
+    assert garbd.pid(lab) is None
+    h = health.settled(lab, lab_secrets, timeout=60)
+    assert h.healthy, h.problems
+    probe = rep["probe"]
+    assert probe["lost_writes"] == 0, probe
+    assert probe["failed_operations"] == 0, probe
+    ROWS.append({"fault": "the roll's SSH connection to node2 cut (its ssh client killed) mid-task",
+                 "when": "node2's rejoin_galera (mariadbd starting, the wait for Synced)",
+                 "outcome": "Ansible: host unreachable; upgrader ran the step again (idempotent) and "
+                            "node2 finished by IST; abort after node2: garbd left, cluster healthy",
+                 "quorum": "yes", "failed": probe["failed_operations"], "lost": probe["lost_writes"],
+                 "detect": f"{detect_s:.1f} s"})

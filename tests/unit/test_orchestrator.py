@@ -12,7 +12,7 @@ import pytest
 from upgrader import control
 from upgrader.events import EventBus
 from upgrader.executor.orchestrator import Orchestrator, RunSetup
-from upgrader.journal import Journal, RunProgress, replay
+from upgrader.journal import Journal, RunProgress, read_records, replay
 from upgrader.machine import NODE_STEPS, NodeState, RunState
 from upgrader.model import Plan, PlanStep
 
@@ -36,13 +36,15 @@ class Result:
     artifact_id: str = ""
     message: str = ""
     results: dict = field(default_factory=dict)
+    unreachable: bool = False
 
 
 class FakeExecutor:
-    def __init__(self, fail_at=None, on_step=None, crash_at=None):
+    def __init__(self, fail_at=None, on_step=None, crash_at=None, lost_at=None, lost_times=0):
         self.calls: list[tuple[str, str]] = []
         self.runs: list[tuple[str, tuple[str, ...]]] = []
         self.fail_at, self.on_step, self.crash_at = fail_at, on_step, crash_at
+        self.lost_at, self.lost_times = lost_at, lost_times   # the host lost this many times
 
     def run_step(self, step, node, extravars, ident=None):
         self.calls.append((node or "", step))
@@ -54,6 +56,10 @@ class FakeExecutor:
         if (node, step) == self.fail_at:
             self.fail_at = None
             return Result(step, ok=False, status="failed", message="mariadb did not start")
+        if (node, step) == self.lost_at and self.lost_times > 0:
+            self.lost_times -= 1
+            return Result(step, ok=False, status="failed", unreachable=True,
+                          message="Mitogen was disconnected from the remote environment")
         res = {"transfer": "IST"} if step == "rejoin_galera" else {}
         if step == "upgrade":
             res = {"keystone_before": "28.1.0", "keystone_after": "29.1.0"}
@@ -354,3 +360,37 @@ def test_only_an_operator_or_gate_pause_ends_the_run_at_its_hold(tmp_path, flag,
     run(tmp_path, ex, sleep=lambda s: control.resume(tmp_path))
     assert len([steps for n, steps in ex.runs if n == "node2"]) == node2_runs
     assert node_calls(ex.calls, "node2") == list(NODE_STEPS)      # every step once, in order
+
+
+def test_a_step_whose_host_was_lost_runs_again_and_the_roll_goes_on(tmp_path):
+    """An SSH connection dropped mid-step is not a failed node: the step runs again."""
+    slept = []
+    ex = FakeExecutor(lost_at=("node3", "rejoin_galera"), lost_times=1)
+    out = run(tmp_path, ex, sleep=slept.append)
+    assert out.result == "success"
+    assert node_calls(ex.calls, "node3").count("rejoin_galera") == 2
+    assert node_calls(ex.calls, "node3")[-1] == "undrain"
+    notes = [r for _, r in read_records(tmp_path / "journal.jsonl") if r["type"] == "note"]
+    assert [n["reason"] for n in notes] == ["reconnect"]
+    assert "node3's rejoin_galera" in notes[0]["message"] and "1 of 2" in notes[0]["message"]
+    assert 2.0 in slept
+
+
+def test_a_host_lost_at_every_run_fails_the_step_after_its_reconnects(tmp_path):
+    ex = FakeExecutor(lost_at=("node3", "stop_services"), lost_times=10)
+    out = run(tmp_path, ex)
+    assert out.result == "failed" and "node3: stop_services failed" in out.message
+    assert node_calls(ex.calls, "node3").count("stop_services") == 3
+    assert not node_calls(ex.calls, "node1")
+
+
+def test_a_cluster_step_whose_host_was_lost_runs_again(tmp_path):
+    ex = FakeExecutor(lost_at=(None, "keystone_expand"), lost_times=1)
+    assert run(tmp_path, ex).result == "success"
+    assert ex.calls[:2] == [("", "keystone_expand"), ("", "keystone_expand")]
+
+
+def test_a_failed_task_is_not_run_again(tmp_path):
+    ex = FakeExecutor(fail_at=("node3", "rejoin_galera"))
+    assert run(tmp_path, ex).result == "failed"
+    assert node_calls(ex.calls, "node3").count("rejoin_galera") == 1

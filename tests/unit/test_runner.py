@@ -159,6 +159,8 @@ def test_result_from_recorded_events(events, status, rc, expected):
     assert "\n" not in r.message
     assert r.results == expected["results"]
     assert r.changed == expected["changed"]
+    # only a lost host, not a failed task, is a reason to run the step again
+    assert r.unreachable is (events is UNREACHABLE)
 
 
 # desync_galera with a node name the inventory does not have, recorded: Ansible

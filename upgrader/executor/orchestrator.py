@@ -95,6 +95,12 @@ class RunSetup:
     gate_reset: Callable[[], None] | None = None    # called on resume: failures so far are known
 
 
+# A step whose host was lost mid-step runs again this many times, this long apart, before
+# it counts as failed: long enough for a dropped connection, short for a node that is gone.
+RECONNECTS_PER_STEP = 2
+RECONNECT_DELAY_S = 2.0
+
+
 class Orchestrator:
     def __init__(self, setup: RunSetup, progress: RunProgress) -> None:
         self.s = setup
@@ -113,6 +119,7 @@ class Orchestrator:
             self.nodes[name] = n
         self._seq = len(progress.steps)
         self._done_cluster_steps = {s.step for s in progress.steps if not s.node and s.ok}
+        self._reconnects: dict[tuple[str, str], int] = {}   # (node, step): runs again after a lost host
 
     # ------------------------------------------------------------------ books
     def _record(self, t: Transitioned) -> None:
@@ -202,7 +209,7 @@ class Orchestrator:
                 break
             assert step is not None
             failed = self._run_node_steps(steps_of_run(step), node)
-            if failed is not None:
+            if failed is not None and not self._reconnect(name, failed):
                 return self._fail(node, failed.step, failed.message)
         return self._after_node(name, position)
 
@@ -217,6 +224,26 @@ class Orchestrator:
                                                     "`upgrader approve` rolls the rest"))
             return self._outcome("awaiting_approval", msg)
         return None
+
+    def _reconnect(self, name: str, failed: StepResultLike) -> bool:
+        """Whether the step runs again: it failed only because Ansible lost the host (an
+        SSH connection dropped mid-step), and has not yet used its reconnects.
+
+        Every step is idempotent (tests/integration/test_playbooks.py runs each twice), so
+        running it again from its start is safe; a node that stays unreachable fails the
+        step after RECONNECTS_PER_STEP more runs, as any other failure does.
+        """
+        key = (name, failed.step)
+        if not getattr(failed, "unreachable", False) or self._reconnects.get(key, 0) >= RECONNECTS_PER_STEP:
+            return False
+        self._reconnects[key] = self._reconnects.get(key, 0) + 1
+        message = (f"{name or 'the cluster'}'s {failed.step}: the host was lost mid-step ({failed.message}); "
+                   f"running the step again in {RECONNECT_DELAY_S:.0f} s "
+                   f"({self._reconnects[key]} of {RECONNECTS_PER_STEP})")
+        self.s.journal.append("note", reason="reconnect", message=message)
+        self._say(message, name, failed.step)
+        self.s.sleep(RECONNECT_DELAY_S)
+        return True
 
     def _health_gate(self, name: str) -> Outcome | None:
         """Before touching a node, the rest of the cluster must be healthy (bounded wait)."""
@@ -369,6 +396,8 @@ class Orchestrator:
             if out:
                 return out
             result = self._run_step(step.name, None)
+            while not result.ok and self._reconnect("", result):
+                result = self._run_step(step.name, None)
             if not result.ok:
                 return self._pause("step_failed", f"{step.name}: {result.message}", failed=True)
             self._done_cluster_steps.add(step.name)

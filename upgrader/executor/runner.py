@@ -56,6 +56,7 @@ class StepResult:
     message: str = ""        # one line: the first failed task and its msg ("" when ok)
     results: dict = field(default_factory=dict)  # merged upgrader_result dicts
     changed: int = 0         # changed task results (the final stats); a no-op re-run has 0
+    unreachable: bool = False  # the failure that counted: a host Ansible lost (SSH), not a task
 
 
 def is_ok(status: str, rc: int | None) -> bool:
@@ -76,7 +77,17 @@ def collect_results(events: Iterable[dict]) -> dict:
 
 
 def first_failure(events: Iterable[dict]) -> str:
-    """'<task> [<host>]: <msg>' of the first failure that counted; '' when there is none.
+    """'<task> [<host>]: <msg>' of the first failure that counted; '' when there is none."""
+    event = counted_failure(events)
+    if event is None:
+        return ""
+    data = event.get("event_data", {})
+    text = _failure_text(data.get("res") or {})
+    return one_line(f"{data.get('task', '?')} [{data.get('host', '')}]: {text}")
+
+
+def counted_failure(events: Iterable[dict]) -> dict | None:
+    """The first failed or unreachable event that failed the run; None when there is none.
 
     Not counted: a failed task with ignore_errors, and an unreachable host the play
     ignored (ignore_unreachable), which the final stats leave out of 'dark'.
@@ -90,11 +101,9 @@ def first_failure(events: Iterable[dict]) -> str:
         if ev.get("event") == "runner_on_unreachable" and dark is not None \
                 and data.get("host") not in dark:
             continue
-        if ev.get("event") not in _FAILED_EVENTS:
-            continue
-        text = _failure_text(data.get("res") or {})
-        return one_line(f"{data.get('task', '?')} [{data.get('host', '')}]: {text}")
-    return ""
+        if ev.get("event") in _FAILED_EVENTS:
+            return ev
+    return None
 
 
 def unmatched_play(events: Iterable[dict]) -> str:
@@ -438,10 +447,12 @@ class AnsibleRunnerExecutor:
         message = "" if ok else run_failure(status, rc, events, stdout)
         if ok and (unmatched := unmatched_play(events)):
             ok, message = False, unmatched
+        failure = None if ok else counted_failure(events)
         return StepResult(step=step, node=node, ok=ok, status=status, rc=rc,
                           duration_s=round(duration_s, 3), artifact_id=ident,
                           message=message, results=collect_results(events),
-                          changed=changed_count(events))
+                          changed=changed_count(events),
+                          unreachable=bool(failure and failure.get("event") == "runner_on_unreachable"))
 
 
 def mitogen_strategy() -> dict[str, str]:
