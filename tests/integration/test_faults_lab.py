@@ -120,6 +120,12 @@ def render_doc(rows: list[dict]) -> str:
             "injection to the watcher's journal note.\n\n" + head + body)
 
 
+def add_row(fault: str, when: str, outcome: str, quorum: str, probe: dict, detect: str) -> None:
+    """One row of docs/reliability.md; the failed operations and lost writes are the probe's."""
+    ROWS.append({"fault": fault, "when": when, "outcome": outcome, "quorum": quorum,
+                 "failed": probe["failed_operations"], "lost": probe["lost_writes"], "detect": detect})
+
+
 def cli(*args, timeout=600):
     return subprocess.run([UPGRADER, *args], capture_output=True, text=True, timeout=timeout,
                           cwd="/", stdin=subprocess.DEVNULL)
@@ -307,19 +313,14 @@ def test_a_second_node_crashing_in_a_window_keeps_quorum_and_stops_the_roll(lab,
     probe = rep["probe"]
     assert probe["lost_writes"] == 0, probe
     if reload:
-        ROWS.append({"fault": "HAProxy soft reload (`-sf`), MAINT states forgotten",
-                     "when": "node2 drained, before its services stop (same window as the next row)",
-                     "outcome": "watcher put node2's servers back in MAINT before its services stopped; "
-                                "the roll went on",
-                     "quorum": "yes", "failed": probe["failed_operations"], "lost": probe["lost_writes"],
-                     "detect": f"{redrain_s:.1f} s"})
-    ROWS.append({"fault": f"{victim} mariadbd killed (SIGKILL, with mysqld_safe)",
-                 "when": "node2 out (after stop_services)",
-                 "outcome": "node2 finished by IST; roll paused before the next node (cluster_fault); "
-                            f"after `service mariadb start` on {victim}, abort: garbd left, cluster healthy",
-                 "quorum": f"yes ({survivor} + garbd Primary)",
-                 "failed": probe["failed_operations"], "lost": probe["lost_writes"],
-                 "detect": f"{detect_s:.1f} s"})
+        add_row("HAProxy soft reload (`-sf`), MAINT states forgotten",
+                "node2 drained, before its services stop (same window as the next row)",
+                "watcher put node2's servers back in MAINT before its services stopped; the roll went on",
+                "yes", probe, f"{redrain_s:.1f} s")
+    add_row(f"{victim} mariadbd killed (SIGKILL, with mysqld_safe)", "node2 out (after stop_services)",
+            "node2 finished by IST; roll paused before the next node (cluster_fault); "
+            f"after `service mariadb start` on {victim}, abort: garbd left, cluster healthy",
+            f"yes ({survivor} + garbd Primary)", probe, f"{detect_s:.1f} s")
 
 
 def test_a_node_cut_from_the_network_in_a_window_pauses_the_roll(lab, lab_secrets):
@@ -343,13 +344,11 @@ def test_a_node_cut_from_the_network_in_a_window_pauses_the_roll(lab, lab_secret
     assert rc == exitcodes.ABORTED, out
     probe = report_of(journal)["probe"]
     assert probe["lost_writes"] == 0, probe
-    ROWS.append({"fault": "node3's link down in its namespace for about 10 s (silence, not refusal)",
-                 "when": "node2 out (after stop_services)",
-                 "outcome": "node2 finished by IST; roll paused before the next node (cluster_fault); "
-                            "link back, node3 rejoined by itself; abort: garbd left, cluster healthy",
-                 "quorum": "yes (node1 + garbd Primary)",
-                 "failed": probe["failed_operations"], "lost": probe["lost_writes"],
-                 "detect": f"{detect_s:.1f} s"})
+    add_row("node3's link down in its namespace for about 10 s (silence, not refusal)",
+            "node2 out (after stop_services)",
+            "node2 finished by IST; roll paused before the next node (cluster_fault); "
+            "link back, node3 rejoined by itself; abort: garbd left, cluster healthy",
+            "yes (node1 + garbd Primary)", probe, f"{detect_s:.1f} s")
 
 
 def test_a_rabbitmq_alarm_in_a_window_pauses_the_roll(lab, lab_secrets):
@@ -370,14 +369,11 @@ def test_a_rabbitmq_alarm_in_a_window_pauses_the_roll(lab, lab_secrets):
     assert rc == exitcodes.ABORTED, out
     probe = report_of(journal)["probe"]
     assert probe["lost_writes"] == 0, probe
-    ROWS.append({"fault": "RabbitMQ memory alarm on node3 (watermark 0: every publisher blocked), "
-                          "lifted once seen",
-                 "when": "node2 drained (after drain_rabbitmq)",
-                 "outcome": "node2 finished by IST; roll paused before the next node (cluster_fault); "
-                            "abort: garbd left, cluster healthy",
-                 "quorum": "yes (Galera untouched)",
-                 "failed": probe["failed_operations"], "lost": probe["lost_writes"],
-                 "detect": f"{detect_s:.1f} s"})
+    add_row("RabbitMQ memory alarm on node3 (watermark 0: every publisher blocked), lifted once seen",
+            "node2 drained (after drain_rabbitmq)",
+            "node2 finished by IST; roll paused before the next node (cluster_fault); "
+            "abort: garbd left, cluster healthy",
+            "yes (Galera untouched)", probe, f"{detect_s:.1f} s")
 
 
 def test_both_other_nodes_crashing_stops_the_roll_with_the_recovery(lab, lab_secrets):
@@ -516,13 +512,12 @@ def test_apply_killed_at_each_state_of_a_node_resumes_and_finishes_the_roll(lab,
     assert h.healthy, h.problems
     assert figures["lost_writes"] == 0, figures
     assert figures["failed_operations"] == 0, figures
-    ROWS.append({"fault": f"`upgrader apply` killed (SIGKILL) {len(KILL_POINTS)} times, then `apply` again",
-                 "when": "as each step of node2 starts, and the roll's garbd join and leave",
-                 "outcome": f"each resume re-ran the killed step (and stopped what a killed playbook "
-                            f"left running: {len(stopped)} of {len(KILL_POINTS)} times); the roll "
-                            "finished, every node by IST, nothing of the killed runs left",
-                 "quorum": "yes", "failed": figures["failed_operations"], "lost": figures["lost_writes"],
-                 "detect": f"resume: the killed step again {median(resumes):.1f} s after `apply`"})
+    add_row(f"`upgrader apply` killed (SIGKILL) {len(KILL_POINTS)} times, then `apply` again",
+            "as each step of node2 starts, and the roll's garbd join and leave",
+            f"each resume re-ran the killed step (and stopped what a killed playbook left running: "
+            f"{len(stopped)} of {len(KILL_POINTS)} times); the roll finished, every node by IST, "
+            "nothing of the killed runs left",
+            "yes", figures, f"resume: the killed step again {median(resumes):.1f} s after `apply`")
 
 
 def drop_ssh(run_dir: Path, address: str) -> list[int]:
@@ -576,9 +571,8 @@ def test_an_ssh_connection_dropped_mid_step_runs_the_step_again(lab, lab_secrets
     probe = rep["probe"]
     assert probe["lost_writes"] == 0, probe
     assert probe["failed_operations"] == 0, probe
-    ROWS.append({"fault": "the roll's SSH connection to node2 cut (its ssh client killed) mid-task",
-                 "when": "node2's rejoin_galera (mariadbd starting, the wait for Synced)",
-                 "outcome": "Ansible: host unreachable; upgrader ran the step again (idempotent) and "
-                            "node2 finished by IST; abort after node2: garbd left, cluster healthy",
-                 "quorum": "yes", "failed": probe["failed_operations"], "lost": probe["lost_writes"],
-                 "detect": f"{detect_s:.1f} s"})
+    add_row("the roll's SSH connection to node2 cut (its ssh client killed) mid-task",
+            "node2's rejoin_galera (mariadbd starting, the wait for Synced)",
+            "Ansible: host unreachable; upgrader ran the step again (idempotent) and node2 finished "
+            "by IST; abort after node2: garbd left, cluster healthy",
+            "yes", probe, f"{detect_s:.1f} s")
