@@ -30,27 +30,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_roll import RESULTS, installed_releases, run_upgrader  # noqa: E402
 
-from upgrader.executor.leftovers import RUN_MARKER  # noqa: E402
+from upgrader.executor import leftovers  # noqa: E402
 from upgrader.lab.config import LabConfig  # noqa: E402
 
 
 def machine_usage() -> dict:
     """What the machine holds now: every process and open fd (the lab's hosts included: their
-    count comes back after each restart), the processes of upgrader's playbook runs (the
-    run entry, executor/leftovers.py; ssh masters apart: ControlPersist keeps them 60 s),
-    and the disk used."""
-    processes = fds = playbook = 0
+    count comes back after each restart), the processes of the soak's playbook runs still
+    running (executor/leftovers.py; ssh masters apart: ControlPersist keeps them 60 s), and
+    the disk used."""
+    processes = fds = 0
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             fds += len(os.listdir(entry / "fd"))
             processes += 1
-            if (entry / "comm").read_text().strip() != "ssh" and \
-                    RUN_MARKER.encode() + b"=" in (entry / "environ").read_bytes():
-                playbook += 1
         except OSError:
             continue
     used = shutil.disk_usage("/")
-    return {"processes": processes, "open_fds": fds, "playbook_processes": playbook,
+    return {"processes": processes, "open_fds": fds,
+            "playbook_processes": len(leftovers.marked_pids(RESULTS / "runs")),
             "disk_used_mb": round((used.total - used.free) / 2**20)}
 
 

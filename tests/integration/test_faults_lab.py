@@ -17,15 +17,17 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime
-from statistics import median
 from pathlib import Path
+from statistics import median
 
 import pymysql
 import pytest
 
 from upgrader import exitcodes
 from upgrader.executor import leftovers
+from upgrader.executor.session import ProbeOptions, start_probe
 from upgrader.facts import haproxy as haproxy_facts
+from upgrader.inventory import load_cluster, load_secrets
 from upgrader.lab import garbd, health, lifecycle
 from upgrader.lab.sh import ssh
 from upgrader.machine import NODE_STEPS
@@ -440,18 +442,10 @@ def recover_primary(lab, secrets, wait_s: float = 45) -> bool:
     return True
 
 
-def lab_probe(lab, secrets, run: str):
+def lab_probe(lab, run: str):
     """The probe `apply --probe` runs, started here: it spans every apply of a crashing roll."""
-    from upgrader.probe.runner import Probe, ProbeTargets
-
-    targets = ProbeTargets(vip=lab.vip, node_addresses=tuple(n.address for n in lab.nodes),
-                           db_user="upgrader", db_password=secrets.mariadb_upgrader_password,
-                           keystone_password=secrets.keystone_admin_password,
-                           rabbit_user="openstack", rabbit_password=secrets.rabbitmq_password)
-    probe = Probe(targets, run=run).start()
-    time.sleep(3)        # a baseline, as apply's --baseline 3
-    probe.mark_baseline_end()
-    return probe
+    cluster = load_cluster(lab.inventory_file)
+    return start_probe(cluster, load_secrets(cluster), run, ProbeOptions(enabled=True, baseline_s=3))
 
 
 # the states of the walk: the roll's own cluster steps and each step of node2's machine
@@ -465,7 +459,7 @@ def test_apply_killed_at_each_state_of_a_node_resumes_and_finishes_the_roll(lab,
     on without it), re-runs the step in flight, and the roll ends whole, under the probe."""
     assert cli("plan", "--patch").returncode == 0
     previous = current_run_id()
-    probe = lab_probe(lab, lab_secrets, run=f"killwalk-{int(time.time())}")
+    probe = lab_probe(lab, run=f"killwalk-{int(time.time())}")
     journal, resumes, killed, proc = None, [], None, None
     try:
         for node, step in KILL_POINTS:
@@ -521,21 +515,17 @@ def test_apply_killed_at_each_state_of_a_node_resumes_and_finishes_the_roll(lab,
 
 
 def drop_ssh(run_dir: Path, address: str) -> list[int]:
-    """SIGKILL the roll's SSH clients to one host (by pid: the ssh processes whose environment
-    names a playbook run of this roll and whose command line names the host): the connection
-    drops in the middle of a task, as a network blip or a killed sshd session does."""
-    wanted = f"{leftovers.RUN_MARKER}={run_dir}/".encode()
+    """SIGKILL the roll's SSH clients to one host (by pid: the ssh processes of this roll's
+    playbook runs whose command line names the host): the connection drops in the middle of
+    a task, as a network blip or a killed sshd session does."""
     pids = []
-    for entry in Path("/proc").glob("[0-9]*"):
+    for pid, command in leftovers.marked_processes(run_dir):
         try:
-            if (entry / "comm").read_text().strip() != "ssh":
-                continue
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            args = (entry / "cmdline").read_bytes().split(b"\0")
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(v.startswith(wanted) for v in environ) and address.encode() in args:
-            pids.append(int(entry.name))
+        if command == "ssh" and address.encode() in args:
+            pids.append(pid)
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
     return pids

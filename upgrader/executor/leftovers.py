@@ -33,8 +33,9 @@ def environment(private_dir: Path) -> dict[str, str]:
     return {RUN_MARKER: str(private_dir)}
 
 
-def marked_pids(within: Path, proc: Path = Path("/proc")) -> list[int]:
-    """Pids of live processes (not this one, not ssh) of a playbook run in ``within`` or under it."""
+def marked_processes(within: Path, proc: Path = Path("/proc")) -> list[tuple[int, str]]:
+    """(pid, command) of every live process but this one, ssh included, of a playbook run in
+    ``within`` or under it."""
     exact, under = f"{RUN_MARKER}={within}".encode(), f"{RUN_MARKER}={within}/".encode()
     found = []
     for entry in proc.iterdir():
@@ -45,9 +46,14 @@ def marked_pids(within: Path, proc: Path = Path("/proc")) -> list[int]:
             command = (entry / "comm").read_text().strip()
         except OSError:      # gone meanwhile, or a kernel thread
             continue
-        if command not in _SPARED_COMMANDS and any(v == exact or v.startswith(under) for v in environ):
-            found.append(int(entry.name))
+        if any(v == exact or v.startswith(under) for v in environ):
+            found.append((int(entry.name), command))
     return sorted(found)
+
+
+def marked_pids(within: Path) -> list[int]:
+    """Pids of the leftovers of the playbook runs in ``within`` or under it (ssh spared)."""
+    return [pid for pid, command in marked_processes(within) if command not in _SPARED_COMMANDS]
 
 
 def stop(within: Path) -> list[int]:
