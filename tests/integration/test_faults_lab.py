@@ -566,3 +566,52 @@ def test_an_ssh_connection_dropped_mid_step_runs_the_step_again(lab, lab_secrets
             "Ansible: host unreachable; upgrader ran the step again (idempotent) and node2 finished "
             "by IST; abort after node2: garbd left, cluster healthy",
             "yes", probe, f"{detect_s:.1f} s")
+
+
+def test_a_broker_that_cannot_boot_fails_its_revive_in_seconds_and_apply_again_finishes(lab, lab_secrets):
+    """node2's broker cannot boot (a line RabbitMQ rejects added to rabbitmq.conf while its
+    services are stopped): revive_rabbitmq fails as soon as the broker has exited, with its
+    reason, not after its whole wait; the run stops with node2 failed, the cluster serving;
+    with the file repaired, `apply` again re-runs the step and node2 finishes."""
+    conf = "/etc/rabbitmq/rabbitmq.conf"
+    node2 = lab.node("node2")
+    with patch_roll_until("stop_services") as (proc, journal):
+        ssh(lab, node2, f"cp -p {conf} {conf}.saved && echo 'no.such.setting = 1' >> {conf}", timeout=30)
+        try:
+            rc, out = finish(proc)
+        finally:
+            ssh(lab, node2, f"mv {conf}.saved {conf}", timeout=30)
+    assert rc == exitcodes.FAILED, out
+    assert "Traceback" not in out
+    runs = {r["type"]: r for r in records(journal) if r.get("node") == "node2"
+            and r.get("step") == "revive_rabbitmq" and r["type"] in ("step_started", "step_finished")}
+    assert not runs["step_finished"]["ok"], runs
+    detect_s = ts(runs["step_finished"]) - ts(runs["step_started"])
+    st = json.loads(cli("status", "--json").stdout)
+    assert st["nodes"]["node2"]["state"] == "failed", st["nodes"]
+    assert st["nodes"]["node2"]["failed_step"] == "revive_rabbitmq", st["nodes"]
+    assert "not running" in st["nodes"]["node2"]["error"], st["nodes"]["node2"]
+    assert {st["nodes"][n]["state"] for n in ("node1", "node3")} == {"pending"}, st["nodes"]
+    for survivor in ("node1", "node3"):
+        status = primary(lab, lab_secrets, survivor)
+        assert status["wsrep_cluster_status"] == "Primary", status
+    write_through_vip(lab, lab_secrets)
+    probe = report_of(journal)["probe"]          # the failed apply's: the one that ran in the window
+    assert cli("abort").returncode == 0          # the retry finishes node2, then the run ends
+    again = cli("apply", "--yes", "--no-probe", timeout=600)
+    assert again.returncode == exitcodes.ABORTED, again.stdout + again.stderr
+    rep = report_of(journal)
+    assert rep["nodes"]["node2"]["state"] == "done", rep["nodes"]["node2"]
+    assert rep["nodes"]["node2"]["attempts"]["revive_rabbitmq"] >= 2, rep["nodes"]["node2"]
+    assert rep["nodes"]["node2"]["transfer"] == "IST", rep["nodes"]["node2"]
+    assert garbd.pid(lab) is None
+    h = health.settled(lab, lab_secrets, timeout=90)
+    assert h.healthy, h.problems
+    assert probe["lost_writes"] == 0, probe
+    assert probe["failed_operations"] == 0, probe
+    add_row("node2's broker cannot boot (a setting RabbitMQ rejects, added while it is stopped)",
+            "node2 out (after stop_services)",
+            "revive_rabbitmq failed once the broker had exited, naming it; run failed with node2 "
+            "failed and the others serving; file repaired, `apply` again: node2 finished by IST, "
+            "abort: garbd left, cluster healthy",
+            "yes", probe, f"{detect_s:.1f} s (revive_rabbitmq start to its failure)")
