@@ -235,6 +235,26 @@ def write_through_vip(lab, secrets, tries: int = 4) -> None:
             time.sleep(2)
 
 
+def last_run_of(journal: Path, node: str, step: str) -> dict:
+    """The step's last step_started and step_finished records, by type."""
+    return {r["type"]: r for r in records(journal) if r.get("node") == node and r.get("step") == step
+            and r["type"] in ("step_started", "step_finished")}
+
+
+def node2_failed_and_the_others_serving(lab, secrets, step: str, error: str) -> None:
+    """The run stopped with node2 failed at ``step``, its error naming ``error``; the other
+    nodes untouched and each in the Primary component; a write through the VIP commits."""
+    st = json.loads(cli("status", "--json").stdout)
+    assert st["nodes"]["node2"]["state"] == "failed", st["nodes"]
+    assert st["nodes"]["node2"]["failed_step"] == step, st["nodes"]
+    assert error in st["nodes"]["node2"]["error"], st["nodes"]["node2"]
+    assert {st["nodes"][n]["state"] for n in ("node1", "node3")} == {"pending"}, st["nodes"]
+    for survivor in ("node1", "node3"):
+        status = primary(lab, secrets, survivor)
+        assert status["wsrep_cluster_status"] == "Primary", status
+    write_through_vip(lab, secrets)
+
+
 def finish(proc) -> tuple[int, str]:
     out, _ = proc.communicate(timeout=600)
     return proc.returncode, out
@@ -569,19 +589,10 @@ def test_an_ssh_drop_reruns_the_step_and_a_broker_that_cannot_boot_fails_its_rev
     rejoins = [r["ok"] for r in records(journal) if r["type"] == "step_finished"
                and r.get("node") == "node2" and r.get("step") == "rejoin_galera"]
     assert rejoins == [False, True], rejoins
-    revive = {r["type"]: r for r in records(journal) if r.get("node") == "node2"
-              and r.get("step") == "revive_rabbitmq" and r["type"] in ("step_started", "step_finished")}
+    revive = last_run_of(journal, "node2", "revive_rabbitmq")
     assert not revive["step_finished"]["ok"], revive
     revive_s = ts(revive["step_finished"]) - ts(revive["step_started"])
-    st = json.loads(cli("status", "--json").stdout)
-    assert st["nodes"]["node2"]["state"] == "failed", st["nodes"]
-    assert st["nodes"]["node2"]["failed_step"] == "revive_rabbitmq", st["nodes"]
-    assert "not running" in st["nodes"]["node2"]["error"], st["nodes"]["node2"]
-    assert {st["nodes"][n]["state"] for n in ("node1", "node3")} == {"pending"}, st["nodes"]
-    for survivor in ("node1", "node3"):
-        status = primary(lab, lab_secrets, survivor)
-        assert status["wsrep_cluster_status"] == "Primary", status
-    write_through_vip(lab, lab_secrets)
+    node2_failed_and_the_others_serving(lab, lab_secrets, "revive_rabbitmq", "not running")
     probe = report_of(journal)["probe"]          # the failed apply's: the one that ran in the window
     assert cli("abort").returncode == 0          # the retry finishes node2, then the run ends
     again = cli("apply", "--yes", "--no-probe", timeout=600)
@@ -741,18 +752,10 @@ def test_a_full_datadir_fails_the_rejoin_fast_and_a_donor_lost_mid_ist_costs_one
             rc, out = finish(proc)
             assert rc == exitcodes.FAILED, out
             assert "Traceback" not in out
-            rejoin = {r["type"]: r for r in records(journal) if r.get("node") == "node2"
-                      and r.get("step") == "rejoin_galera" and r["type"] in ("step_started", "step_finished")}
+            rejoin = last_run_of(journal, "node2", "rejoin_galera")
             assert not rejoin["step_finished"]["ok"], rejoin
             full_s = ts(rejoin["step_finished"]) - filled_at
-            st = json.loads(cli("status", "--json").stdout)
-            assert st["nodes"]["node2"]["state"] == "failed", st["nodes"]
-            assert st["nodes"]["node2"]["failed_step"] == "rejoin_galera", st["nodes"]
-            assert "No space left on device" in st["nodes"]["node2"]["error"], st["nodes"]["node2"]
-            assert {st["nodes"][n]["state"] for n in ("node1", "node3")} == {"pending"}, st["nodes"]
-            for survivor in ("node1", "node3"):
-                assert primary(lab, lab_secrets, survivor)["wsrep_cluster_status"] == "Primary"
-            write_through_vip(lab, lab_secrets)
+            node2_failed_and_the_others_serving(lab, lab_secrets, "rejoin_galera", "No space left on device")
             # each fault its own probe: the second one may crash the writer
             full_figures, probe = probe.stop({}, strict=False), None
             probe = lab_probe(lab, run=f"donor-lost-{int(time.time())}")
