@@ -641,7 +641,8 @@ def datadir_on_a_volume_of_its_own(lab, secrets, node, headroom_mb: int = 48):
         # NOTE: a failed test can leave a joiner whose shutdown hangs: killed by its pid then
         back = ("timeout 60 service mariadb stop >/dev/null 2>&1; p=$(cat /run/mysqld/mysqld.pid 2>/dev/null); "
                 "if [ -n \"$p\" ] && kill -0 $p 2>/dev/null; then "
-                "s=$(awk '/^PPid/ {print $2}' /proc/$p/status); kill -9 $s $p; sleep 1; fi; "
+                "s=$(awk '/^PPid/ {print $2}' /proc/$p/status); "
+                "[ \"$(cat /proc/$s/comm)\" = mysqld_safe ] && kill -9 $s; kill -9 $p; sleep 1; fi; "
                 "umount /var/lib/mysql && "
                 f"find /var/lib/mysql -mindepth 1 -delete && cp -a {FAULT_MOUNT}/. /var/lib/mysql/ && "
                 f"umount {FAULT_MOUNT} && rmdir {FAULT_MOUNT} && "
