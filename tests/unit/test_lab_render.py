@@ -149,3 +149,13 @@ def test_secrets_yaml_round_trips(tmp_path):
     assert data["rabbitmq_password"] == "rabbit-pw-xyz"
     assert set(data) == {"mariadb_upgrader_password", "keystone_db_password",
                          "keystone_admin_password", "rabbitmq_password", "erlang_cookie"}
+
+
+def test_no_generated_password_reads_as_an_option():
+    """A password is passed as a command argument (rabbitmqctl change_password): one that
+    starts with "-" is parsed as an option and the lab's set-up fails (exit 64)."""
+    for _ in range(500):
+        generated = render.LabSecrets.generate()
+        passwords = [generated.mariadb_upgrader_password, generated.keystone_db_password,
+                     generated.keystone_admin_password, generated.rabbitmq_password]
+        assert all(p[0].isalpha() and len(p) >= 24 for p in passwords), passwords

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets as _random
 import base64
+import string
 from dataclasses import dataclass, asdict
 
 from upgrader.lab.config import LabConfig, LabNode
@@ -25,7 +26,10 @@ class LabSecrets:
     @classmethod
     def generate(cls) -> "LabSecrets":
         def pw() -> str:
-            return _random.token_urlsafe(18)
+            # NOTE: a letter first: token_urlsafe can start with "-", and a password
+            # passed as an argument then reads as an option (`rabbitmqctl change_password
+            # upgrader -...` exits 64: one fresh lab in 64 failed its `lab up`).
+            return _random.choice(string.ascii_letters) + _random.token_urlsafe(18)
 
         return cls(pw(), pw(), pw(), pw(), _random.token_hex(20).upper())
 
