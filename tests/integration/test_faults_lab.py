@@ -193,12 +193,15 @@ def ts(record: dict) -> float:
     return datetime.fromisoformat(record["ts"]).timestamp()
 
 
+# SIGKILL mysqld_safe (so it does not restart the server), then mariadbd: a crash
+KILL_MARIADB = ("p=$(cat /run/mysqld/mysqld.pid); s=$(awk '/^PPid/ {print $2}' /proc/$p/status); "
+                "[ \"$(cat /proc/$s/comm)\" = mysqld_safe ] && kill -9 $s; kill -9 $p")
+
+
 def crash_mariadb(lab, node: str) -> float:
-    """SIGKILL mysqld_safe (so it does not restart the server), then mariadbd: a crash."""
-    script = ("p=$(cat /run/mysqld/mysqld.pid); s=$(awk '/^PPid/ {print $2}' /proc/$p/status); "
-              "[ \"$(cat /proc/$s/comm)\" = mysqld_safe ] && kill -9 $s; kill -9 $p")
+    """The node's MariaDB crashed (KILL_MARIADB); when, as the epoch."""
     at = time.time()
-    ssh(lab, lab.node(node), script, timeout=30)
+    ssh(lab, lab.node(node), KILL_MARIADB, timeout=30)
     return at
 
 
@@ -639,10 +642,8 @@ def datadir_on_a_volume_of_its_own(lab, secrets, node, headroom_mb: int = 48):
         yield
     finally:
         # NOTE: a failed test can leave a joiner whose shutdown hangs: killed by its pid then
-        back = ("timeout 60 service mariadb stop >/dev/null 2>&1; p=$(cat /run/mysqld/mysqld.pid 2>/dev/null); "
-                "if [ -n \"$p\" ] && kill -0 $p 2>/dev/null; then "
-                "s=$(awk '/^PPid/ {print $2}' /proc/$p/status); "
-                "[ \"$(cat /proc/$s/comm)\" = mysqld_safe ] && kill -9 $s; kill -9 $p; sleep 1; fi; "
+        back = ("timeout 60 service mariadb stop >/dev/null 2>&1; "
+                f"if kill -0 $(cat /run/mysqld/mysqld.pid 2>/dev/null) 2>/dev/null; then {KILL_MARIADB}; sleep 1; fi; "
                 "umount /var/lib/mysql && "
                 f"find /var/lib/mysql -mindepth 1 -delete && cp -a {FAULT_MOUNT}/. /var/lib/mysql/ && "
                 f"umount {FAULT_MOUNT} && rmdir {FAULT_MOUNT} && "
