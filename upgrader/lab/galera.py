@@ -9,15 +9,24 @@ from upgrader.lab.config import LabConfig, LabNode
 from upgrader.lab.render import LabSecrets
 from upgrader.lab.sh import parallel, ssh
 
+# NOTE: prefixes: a joiner mid-transfer reads "Joining: receiving State Transfer"; taken
+# for a stray, it was stopped mid-transfer, and its donor was left Donor/Desynced for good.
 IN_PRIMARY = ("Synced", "Donor/Desynced", "Joining", "Joined")
 STATE_QUERY = "mariadb -Nse \"SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'\""
+DESYNC_QUERY = "mariadb -Nse \"SELECT @@global.wsrep_desync\""
+# a donor that stays Donor/Desynced this long with wsrep_desync OFF serves no joiner any more
+STUCK_DONOR_S = 60
 
 
 def local_state(cfg: LabConfig, node: LabNode) -> str:
-    """'Synced', 'Joining', ... or '' when the server does not answer."""
+    """'Synced', 'Joining: receiving State Transfer', ... or '' when the server does not answer."""
     cp = ssh(cfg, node, STATE_QUERY + " 2>/dev/null", check=False, timeout=15)
-    parts = cp.stdout.split()
-    return parts[1] if cp.returncode == 0 and len(parts) == 2 else ""
+    parts = cp.stdout.strip().split("\t", 1)
+    return parts[1].strip() if cp.returncode == 0 and len(parts) == 2 else ""
+
+
+def in_primary(state: str) -> bool:
+    return state.startswith(IN_PRIMARY)
 
 
 def wait_synced(cfg: LabConfig, node: LabNode, timeout: float = 120) -> None:
@@ -39,9 +48,9 @@ def ensure_galera(cfg: LabConfig, sec: LabSecrets) -> str:
         return "already Synced"
     # NOTE: a server that answers but is in no primary component ('Initialized') is no donor:
     # joining the others to it fails. It is stopped and the cluster is built without it.
-    stray = [n for n, s in states.items() if s and s not in IN_PRIMARY]
+    stray = [n for n, s in states.items() if s and not in_primary(s)]
     parallel(lambda n: ssh(cfg, n, "service mariadb stop", check=False, timeout=90), stray)
-    live = [n for n, s in states.items() if s in IN_PRIMARY]
+    live = [n for n, s in states.items() if in_primary(s)]
     if not live:
         first = _bootstrap(cfg)
         live = [first]
@@ -49,10 +58,34 @@ def ensure_galera(cfg: LabConfig, sec: LabSecrets) -> str:
         if node not in live:
             # Joiners start one at a time: simultaneous state transfers compete for the donor.
             _join(cfg, node)
-    for node in live:
-        wait_synced(cfg, node)
+    healed = [note for note in (_settle_live(cfg, node) for node in live) if note]
     ensure_users(cfg, live[0], sec)
-    return "cluster of %d Synced" % len(cfg.nodes)
+    return "; ".join(["cluster of %d Synced" % len(cfg.nodes), *healed])
+
+
+def _settle_live(cfg: LabConfig, node: LabNode) -> str:
+    """A running member to Synced: a joiner finishes its transfer; a node left desynced by
+    an interrupted roll is resynced; a donor whose joiner died mid-transfer is restarted
+    (it rejoins by IST). The lab heals itself so that one failed test costs no others."""
+    note = ""
+    if _desynced(cfg, node):
+        ssh(cfg, node, "mariadb -e 'SET GLOBAL wsrep_desync = OFF'", check=False, timeout=15)
+        note = f"{node.name} was left with wsrep_desync=ON: resynced"
+    try:
+        wait_synced(cfg, node, timeout=STUCK_DONOR_S if local_state(cfg, node) == "Donor/Desynced" else 120)
+        return note
+    except LabError as exc:
+        if "Donor/Desynced" not in str(exc):
+            raise
+    # NOTE: the log's tail goes into the progress line: it is the one trace of why
+    log = _error_log_tail(cfg, node)
+    ssh(cfg, node, "service mariadb restart", check=False, timeout=150)
+    wait_synced(cfg, node)
+    return f"{node.name} was stuck Donor/Desynced: restarted; its error log had ended:\n{log}"
+
+
+def _desynced(cfg: LabConfig, node: LabNode) -> bool:
+    return ssh(cfg, node, DESYNC_QUERY + " 2>/dev/null", check=False, timeout=15).stdout.strip() == "1"
 
 
 def _bootstrap(cfg: LabConfig) -> LabNode:
