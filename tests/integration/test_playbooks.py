@@ -396,3 +396,37 @@ def test_every_playbook_passes_ansible_syntax_check(tmp_path):
                          "-i", str(inventory), "-e", "upgrader_node=node2", *books],
                         capture_output=True, text=True, timeout=120)
     assert cp.returncode == 0, cp.stdout + cp.stderr
+
+
+def test_a_rejoin_that_never_syncs_fails_saying_its_bound_and_its_last_state(tmp_path):
+    """rejoin_galera's final assert, rendered by Ansible from the last look of each ending:
+    the operator reads the bound and what the node last was, not the look's raw JSON."""
+    import subprocess
+    import sys
+
+    task = next(t for t in _plays("rejoin_galera")[0]["tasks"]
+                if t["name"].startswith("Assert the node is Synced within its bound"))
+    looks = {
+        "never_synced": {"restart_required": False, "wsrep": {"state": "Joining: receiving State Transfer"},
+                         "transfer": "none"},
+        "silent": {"restart_required": False, "wsrep": None, "transfer": "IST"},
+        "broke_off_again": {"restart_required": True, "wsrep": None, "transfer": "IST"},
+        "synced": {"restart_required": False, "wsrep": {"state": "Synced"}, "transfer": "IST"},
+    }
+    plays = [{"name": name, "hosts": "localhost", "gather_facts": False,
+              "vars": {"upgrader_node": "node2", "galera_timeout": 60, "galera_final": look,
+                       "galera_restart_required_pattern": "node restart required"},
+              "tasks": [{"name": "Final assert", "ansible.builtin.assert": task["ansible.builtin.assert"],
+                         "ignore_errors": True}]} for name, look in looks.items()]
+    book = tmp_path / "final_assert.yml"
+    book.write_text(yaml.safe_dump(plays))
+    cp = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                         str(book)], capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    assert cp.returncode == 0, cp.stdout[-2000:] + cp.stderr[-2000:]
+    # the default callback: one "PLAY [name]" header per look, then the assert's result
+    shown = {part.split("]", 1)[0]: part for part in cp.stdout.split("PLAY [")[1:]}
+    assert '"msg": "node2 did not reach Synced within its bound of 60 s (last: Joining: receiving State ' \
+           'Transfer; transfer seen: none)' in shown["never_synced"], shown["never_synced"]
+    assert "(last: no answer; transfer seen: IST)" in shown["silent"], shown["silent"]
+    assert '"msg": "node2\'s IST broke off again after a restart' in shown["broke_off_again"]
+    assert "FAILED" not in shown["synced"] and "ok: [localhost]" in shown["synced"], shown["synced"]

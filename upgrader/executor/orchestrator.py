@@ -72,7 +72,8 @@ ARBITRATOR_LEAVE = "galera_arbitrator_leave"   # also run on abort: no garbd out
 JOURNALED_RESULTS = ("transfer", "ist_writesets", "keystone_before", "keystone_after", "mariadb_version",
                      "check_rc_before", "check_rc_after", "packages_before", "packages_after",
                      "galera_server_version", "galera_cluster_size", "stale_libraries", "reloaded",
-                     "vip_held", "vip_move_ms", "vip_holder", "galera_restarted_after_broken_ist")
+                     "vip_held", "vip_move_ms", "vip_holder", "galera_restarted_after_broken_ist",
+                     "rabbitmq_drain_result")
 
 
 @dataclass
