@@ -62,7 +62,10 @@ def healed_after(lab, lab_secrets):
         subprocess.run(["ip", "-n", node.netns, "link", "set", "eth0", "up"], check=False, timeout=10)
     if run_unfinished():
         cli("abort")
-        cli("apply", "--yes", "--no-probe", timeout=600)
+        try:
+            cli("apply", "--yes", "--no-probe", timeout=600)
+        except subprocess.TimeoutExpired:
+            print("[heal] the apply that ends the run did not end in 600 s")
     if run_unfinished() or not health.check(lab, lab_secrets).healthy:
         say = lambda phase, detail: print(f"[heal] {phase}: {detail}")  # noqa: E731
         try:
