@@ -197,14 +197,26 @@ def records(journal: Path) -> list[dict]:
     return out
 
 
-def wait_record(journal: Path, predicate, timeout=300, what="record") -> dict:
+def wait_record(journal: Path, predicate, timeout=300, what="record", interval=0.5) -> dict:
     found: list[dict] = []
 
     def seen():
         found[:] = [r for r in (records(journal) if journal.exists() else []) if predicate(r)]
         return bool(found)
-    wait_until(seen, timeout=timeout, what=what)
+    wait_until(seen, timeout=timeout, what=what, interval=interval)
     return found[0]
+
+
+def step_in_flight(journal: Path) -> tuple[str, str] | None:
+    """(node, step) of the step the journal shows started and not finished, if any."""
+    open_steps: dict[tuple[str, str], dict] = {}
+    for r in records(journal):
+        key = (r.get("node", ""), r.get("step", ""))
+        if r["type"] in ("step_started", "step_finished"):
+            open_steps.pop(key, None)
+        if r["type"] == "step_started":
+            open_steps[key] = r
+    return list(open_steps)[-1] if open_steps else None
 
 
 def ts(record: dict) -> float:
@@ -545,8 +557,12 @@ def test_apply_killed_at_each_state_of_a_node_resumes_and_finishes_the_roll(lab,
     previous = current_run_id()
     probe = lab_probe(lab, run=f"killwalk-{int(time.time())}")
     journal, resumes, killed, proc = None, [], None, None
+    hits: list[tuple[str, str]] = []          # the steps in flight when apply was killed
+    passed_over: list[tuple[str, str]] = []   # kill points a step faster than the kill went past
     try:
         for node, step in KILL_POINTS:
+            if (node, step) in hits or (node, step) in passed_over:
+                continue
             if step == "galera_arbitrator_leave":
                 assert cli("abort").returncode == 0     # node2 completes, then garbd leaves
             applied_at = time.time()
@@ -556,17 +572,23 @@ def test_apply_killed_at_each_state_of_a_node_resumes_and_finishes_the_roll(lab,
             if journal is None:
                 wait_until(lambda: current_run_id() not in ("", previous), what="the new run to exist")
                 journal = journal_of_current_run()
-            else:      # the resume: how soon the killed step runs again
+            elif killed is not None:      # the resume: how soon the killed step runs again
                 again = wait_record(journal, lambda r: r["type"] == "step_started" and r.get("attempt", 1) >= 2
                                     and (r.get("node"), r.get("step")) == killed,
                                     timeout=300, what=f"{killed} to run again")
                 resumes.append(ts(again) - applied_at)
+            # NOTE: polled fast: drain_db and resync_galera can end within 0.4 s of their start
             wait_record(journal, lambda r: r["type"] == "step_started" and r.get("node") == node
                         and r.get("step") == step and r.get("attempt") == 1,
-                        timeout=300, what=f"{node or 'the cluster'}'s {step} to start")
+                        timeout=300, what=f"{node or 'the cluster'}'s {step} to start", interval=0.02)
             proc.kill()
             proc.wait(timeout=30)
-            killed = (node, step)
+            # the kill may still land after the step ended: the walk goes on from where it landed
+            killed = step_in_flight(journal)
+            landed = KILL_POINTS.index(killed) if killed in KILL_POINTS else KILL_POINTS.index((node, step)) + 1
+            passed_over += KILL_POINTS[KILL_POINTS.index((node, step)):landed]
+            if killed is not None:
+                hits.append(killed)
         finished = cli("apply", "--yes", "--no-probe", timeout=600)
     finally:
         if proc is not None and proc.poll() is None:     # a failed wait: the healing fixture needs the lock
@@ -580,10 +602,14 @@ def test_apply_killed_at_each_state_of_a_node_resumes_and_finishes_the_roll(lab,
         {"node2": "done", "node3": "pending", "node1": "pending"}, rep["nodes"]
     assert rep["nodes"]["node2"]["transfer"] == "IST", rep["nodes"]
     recs = records(journal)
-    for node, step in KILL_POINTS:       # each killed step ran again, and ended well
+    # at most one kill point passed over (by a step that ended between the poll and the kill)
+    assert len(passed_over) <= 1 and len(hits) >= len(KILL_POINTS) - 1, (hits, passed_over)
+    for node, step in hits:       # each killed step ran again, and ended well
         runs = [r for r in recs if r["type"] == "step_finished" and r.get("node") == node
                 and r.get("step") == step]
-        assert runs and runs[-1]["ok"], (node, step, runs)
+        again = [r for r in recs if r["type"] == "step_started" and r.get("node") == node
+                 and r.get("step") == step and r.get("attempt", 1) >= 2]
+        assert again and runs and runs[-1]["ok"], (node, step, runs)
     stopped = [r for r in recs if r["type"] == "note" and r.get("reason") == "leftovers"]
     # NOTE: a killed apply's playbook mostly dies with it (its pty hangs up); what outlives
     # it (a worker in its own session) is stopped by the resume, and nothing may be left
@@ -593,10 +619,11 @@ def test_apply_killed_at_each_state_of_a_node_resumes_and_finishes_the_roll(lab,
     assert h.healthy, h.problems
     assert figures["lost_writes"] == 0, figures
     assert figures["failed_operations"] == 0, figures
-    add_row(f"`upgrader apply` killed (SIGKILL) {len(KILL_POINTS)} times, then `apply` again",
-            "as each step of node2 starts, and the roll's garbd join and leave",
+    missed = f" ({', '.join(s for _, s in passed_over)} ended before its kill)" if passed_over else ""
+    add_row(f"`upgrader apply` killed (SIGKILL) {len(hits)} times, then `apply` again",
+            f"as each step of node2 starts, and the roll's garbd join and leave{missed}",
             f"each resume re-ran the killed step (and stopped what a killed playbook left running: "
-            f"{len(stopped)} of {len(KILL_POINTS)} times); node2 finished by IST, the abort after it "
+            f"{len(stopped)} of {len(hits)} times); node2 finished by IST, the abort after it "
             "ended the run (garbd left), nothing of the killed runs left",
             "yes", figures, f"resume: the killed step again {median(resumes):.1f} s after `apply`")
 
