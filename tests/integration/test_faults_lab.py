@@ -29,7 +29,6 @@ from upgrader.executor.session import ProbeOptions, start_probe
 from upgrader.facts import haproxy as haproxy_facts
 from upgrader.inventory import load_cluster, load_secrets
 from upgrader.lab import garbd, health, lifecycle
-from upgrader.lab.state import load_secrets as load_lab_secrets
 from upgrader.lab.sh import ssh
 from upgrader.machine import NODE_STEPS
 from waits import wait_until
@@ -72,7 +71,7 @@ def healed_after(lab, lab_secrets):
             lifecycle.up(lab, say)
         except Exception as e:  # noqa: BLE001 - whatever broke, the rebuild below is the answer
             print(f"[heal] lab up failed: {e}")
-        if run_unfinished() or not health.settled(lab, load_lab_secrets(lab), timeout=30).healthy:
+        if run_unfinished() or not health.settled(lab, lab_secrets, timeout=30).healthy:
             print("[heal] still not whole: the lab is rebuilt")
             lifecycle.down(lab, say)
             lifecycle.up_fresh(lab, say, lb="dedicated")

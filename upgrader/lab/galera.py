@@ -58,21 +58,22 @@ def ensure_galera(cfg: LabConfig, sec: LabSecrets) -> str:
         if node not in live:
             # Joiners start one at a time: simultaneous state transfers compete for the donor.
             _join(cfg, node)
-    healed = [note for note in (_settle_live(cfg, node) for node in live) if note]
+    healed = [note for note in (_settle_live(cfg, node, states[node]) for node in live) if note]
     ensure_users(cfg, live[0], sec)
     return "; ".join(["cluster of %d Synced" % len(cfg.nodes), *healed])
 
 
-def _settle_live(cfg: LabConfig, node: LabNode) -> str:
-    """A running member to Synced: a joiner finishes its transfer; a node left desynced by
-    an interrupted roll is resynced; a donor whose joiner died mid-transfer is restarted
-    (it rejoins by IST). The lab heals itself so that one failed test costs no others."""
+def _settle_live(cfg: LabConfig, node: LabNode, state: str) -> str:
+    """A running member (``state``: as ensure_galera just read it) to Synced: a joiner
+    finishes its transfer; a node left desynced by an interrupted roll is resynced; a donor
+    whose joiner died mid-transfer is restarted (it rejoins by IST). The lab heals itself so
+    that one failed test costs no others."""
     note = ""
     if _desynced(cfg, node):
         ssh(cfg, node, "mariadb -e 'SET GLOBAL wsrep_desync = OFF'", check=False, timeout=15)
         note = f"{node.name} was left with wsrep_desync=ON: resynced"
     try:
-        wait_synced(cfg, node, timeout=STUCK_DONOR_S if local_state(cfg, node) == "Donor/Desynced" else 120)
+        wait_synced(cfg, node, timeout=STUCK_DONOR_S if state == "Donor/Desynced" else 120)
         return note
     except LabError as exc:
         if "Donor/Desynced" not in str(exc):
