@@ -6,7 +6,7 @@ destroy takes it down and checks nothing is left (molecule/shared/destroy.yml).
 """
 import pytest
 
-from upgrader.lab import lifecycle, state
+from upgrader.lab import health, lifecycle, state
 from upgrader.lab.config import LabConfig
 
 
@@ -21,6 +21,9 @@ def lab():
     # HAProxy and keepalived on the nodes; the tests start from the release a fresh lab
     # installs, with the machine's HAProxy (test_controllers_lab.py switches for its tests).
     lifecycle.up_fresh(cfg, _say, lb="dedicated")
+    # the same settle `upgrader lab up` waits for: servers past their rise count, a token
+    h = health.settled(cfg, state.load_secrets(cfg))
+    assert h.healthy, "lab up did not settle: " + "; ".join(h.problems)
     return cfg
 
 
@@ -28,8 +31,6 @@ def lab():
 def lab_healed(lab):
     """Each module starts on a healthy lab: a module that broke it (a failed lab up in a
     test that recreates the lab) costs its own tests, not every module after it."""
-    from upgrader.lab import health
-
     if not lab.inventory_file.exists() or not health.check(lab, state.load_secrets(lab)).healthy:
         lifecycle.up(lab, _say)
 

@@ -45,7 +45,7 @@ def test_haproxy_reports_every_server_up_and_one_mysql_writer(lab):
 
 def test_keystone_issues_and_validates_a_token_through_the_vip(lab, lab_secrets):
     status, token = health.issue_token(lab.vip, lab_secrets.keystone_admin_password)
-    assert status == 201 and token
+    assert status == 201 and token, f"token through the VIP: {status} {token}"
     req = urllib.request.Request(f"http://{lab.vip}:5000/v3/auth/tokens",
                                  headers={"X-Auth-Token": token, "X-Subject-Token": token})
     with urllib.request.urlopen(req, timeout=10) as r:

@@ -112,6 +112,13 @@ def _vip_on_bridge(cfg: LabConfig, present: bool) -> None:
     have = f" {cfg.vip}/" in run(["ip", "-o", "-4", "addr", "show", "dev", cfg.bridge]).stdout
     if present and not have:
         run(["ip", "addr", "add", f"{cfg.vip}/24", "dev", cfg.bridge], what="VIP on the bridge")
+        # NOTE: the hosts may still map the VIP to the host whose keepalived held it; no
+        # gratuitous ARP announces the move to the bridge, so their connections to the VIP
+        # (Keystone's to MariaDB) went to that host and hung until the entry went stale, up
+        # to about 45 s. Forget the entry: the next packet asks again.
+        for node in cfg.nodes:
+            run(["ip", "-n", node.netns, "neigh", "flush", "to", cfg.vip],
+                what=f"{node.name}: forget where the VIP was")
     elif have and not present:
         run(["ip", "addr", "del", f"{cfg.vip}/24", "dev", cfg.bridge], what="VIP off the bridge")
 
