@@ -901,3 +901,209 @@ def test_a_full_datadir_fails_the_rejoin_fast_and_a_donor_lost_mid_ist_costs_one
             "once and it caught up by IST from the member left; roll paused before the next node "
             "(cluster_fault); donor restarted, abort: garbd left, cluster healthy",
             "yes (the member left + node2 + garbd)", figures, f"{detect_s:.1f} s")
+
+
+# node2's upgrade held (its first look at the packages, dpkg-query, while mariadbd is
+# stopped) until the test has written what node2 must then receive by IST: the window is
+# one playbook run, back to back, with no hold of upgrader's own while services are down.
+UPGRADE_HELD = """#!/bin/sh
+if [ -e /var/lib/upgrader-test-upgrade-hold ] && ! kill -0 "$(cat /run/mysqld/mysqld.pid 2>/dev/null)" 2>/dev/null; then
+  touch /var/lib/upgrader-test-upgrade-held
+  while [ -e /var/lib/upgrader-test-upgrade-hold ]; do sleep 0.1; done
+fi
+exec /usr/bin/dpkg-query "$@"
+"""
+PINNED_DONOR = "/etc/mysql/mariadb.conf.d/61-upgrader-test-donor.cnf"
+
+
+@contextmanager
+def upgrade_held(lab, donor: str | None = None):
+    """node2's upgrade step waits until released (the callable yielded). ``donor``: node2
+    takes its state from that node first (wsrep_sst_donor, an operator's setting; it names
+    the IST donor too), so the test knows which node it freezes."""
+    node2 = lab.node("node2")
+    ssh(lab, node2, "touch /var/lib/upgrader-test-upgrade-hold; rm -f /var/lib/upgrader-test-upgrade-held; "
+                    "cat > /usr/local/sbin/dpkg-query && chmod 755 /usr/local/sbin/dpkg-query", input=UPGRADE_HELD)
+    if donor:
+        ssh(lab, node2, f"cat > {PINNED_DONOR}", input=f"[galera]\nwsrep_sst_donor = {donor}\n")
+    try:
+        yield lambda: ssh(lab, node2, "rm -f /var/lib/upgrader-test-upgrade-hold")
+    finally:
+        ssh(lab, node2, f"rm -f /usr/local/sbin/dpkg-query /var/lib/upgrader-test-upgrade-hold* {PINNED_DONOR}",
+            check=False)
+
+
+class Freezer(threading.Thread):
+    """A mariadbd stopped with SIGSTOP, not killed, as Galera picks node2's IST donor (the
+    joiner's error log says so): the donor (its IST socket open and silent, until the group
+    evicts it), or node2 itself, the joiner (a server hung mid-transfer, as on a stalled
+    disk). The joiner's pid is the --parent its state-transfer script was started with:
+    mariadbd writes its pid file only once the transfer is under way."""
+
+    def __init__(self, lab, joiner, freeze_joiner: bool):
+        super().__init__(daemon=True)
+        self.lab, self.joiner, self.freeze_joiner = lab, joiner.name, freeze_joiner
+        self.donor, self.frozen, self.pid, self.killed_at = "", "", "", 0.0
+        self.tail = subprocess.Popen(
+            ["ssh", "-F", str(lab.ssh_config), joiner.name,
+             "timeout 300 tail -n 0 -F /var/log/mysql/error.log | grep --line-buffered -m 2 -o -E "
+             "\"role 'joiner' .* --parent [0-9]+|Selected [0-9.]* \\([a-z0-9-]*\\)\\(SYNCED\\) as donor\""],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+
+    def run(self):
+        for line in self.tail.stdout:
+            if "--parent" in line:
+                self.pid = line.rsplit(" ", 1)[1].strip()
+            elif "(" in line:
+                self.donor = line.split("(")[1].split(")")[0]
+                break
+        self.tail.kill()
+        if self.donor in {n.name for n in self.lab.nodes} and (self.pid or not self.freeze_joiner):
+            self.frozen = self.joiner if self.freeze_joiner else self.donor
+            self.killed_at = time.time()
+            pid = self.pid if self.freeze_joiner else "$(cat /run/mysqld/mysqld.pid)"
+            ssh(self.lab, self.lab.node(self.frozen), f"kill -STOP {pid}", timeout=30)
+
+    def thaw(self) -> None:
+        if self.frozen:
+            pid = self.pid if self.freeze_joiner else "$(cat /run/mysqld/mysqld.pid)"
+            ssh(self.lab, self.lab.node(self.frozen), f"kill -CONT {pid}", check=False, timeout=30)
+
+
+def roll_with_a_frozen_ist(lab, secrets, release, freeze_joiner: bool):
+    """A patch roll (apply --no-probe; the caller's probe spans it) whose node2 misses 100 MB
+    of write-sets while its upgrade is held, then a frozen mariadbd as its IST starts:
+    (apply, journal, freezer)."""
+    node2 = lab.node("node2")
+    assert cli("plan", "--patch").returncode == 0
+    previous = current_run_id()
+    proc = subprocess.Popen([UPGRADER, "apply", "--yes", "--no-probe"], cwd="/", text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    wait_until(lambda: current_run_id() not in ("", previous), what="the new run to exist")
+    journal = journal_of_current_run()
+    wait_until(lambda: ssh(lab, node2, "test -e /var/lib/upgrader-test-upgrade-held", check=False).returncode == 0,
+               timeout=300, what="node2's upgrade to be held")
+    bulk_write(lab, secrets, megabytes=100)
+    freezer = Freezer(lab, node2, freeze_joiner)
+    freezer.start()
+    time.sleep(1)                         # the tail reads before the rejoin starts
+    release()
+    freezer.join(timeout=240)
+    return proc, journal, freezer
+
+
+def test_a_joiner_hung_mid_ist_fails_its_rejoin_at_the_bound_saying_its_last_state(lab, lab_secrets):
+    """node2's own mariadbd is stopped (SIGSTOP) as its IST of 100 MB starts: it never
+    reaches Synced. rejoin_galera fails once its bound (a deadline, however slow each look
+    at a hung server is) is spent, saying the bound and the last state; the run stops with
+    node2 failed and the others serving. Thawed, `apply` again finishes node2 by IST."""
+    probe, proc, freezer, figures = None, None, None, None
+    with upgrade_held(lab) as release:
+        probe = lab_probe(lab, run=f"joiner-hung-{int(time.time())}")
+        try:
+            proc, journal, freezer = roll_with_a_frozen_ist(lab, lab_secrets, release, freeze_joiner=True)
+            assert freezer.frozen == "node2", f"node2 was not frozen (donor seen: {freezer.donor!r})"
+            rc, out = finish(proc)
+            assert rc == exitcodes.FAILED, out
+            assert "Traceback" not in out
+            rejoin = last_run_of(journal, "node2", "rejoin_galera")
+            failed_s = ts(rejoin["step_finished"]) - freezer.killed_at
+            # NOTE: hung before it answers (the init script's wait) or after (the wait for
+            # Synced), whichever the freeze caught: each says its bound and what it last saw
+            message = rejoin["step_finished"]["message"]
+            assert "within its bound of " in message, rejoin
+            bound = int(message.split("within its bound of ")[1].split()[0])
+            step_s = ts(rejoin["step_finished"]) - ts(rejoin["step_started"])
+            assert bound <= step_s < bound + 30, (step_s, rejoin)        # the bound runs from the start
+            node2_failed_and_the_others_serving(lab, lab_secrets, "rejoin_galera", "within its bound of")
+            freezer.thaw()
+            assert cli("abort").returncode == 0          # the retry finishes node2, then the run ends
+            again = cli("apply", "--yes", "--no-probe", timeout=600)
+            assert again.returncode == exitcodes.ABORTED, again.stdout + again.stderr
+        finally:
+            if freezer is not None:
+                freezer.thaw()
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+            figures = probe.stop({}, strict=False) if probe else None
+            try:
+                drop_bulk(lab, lab_secrets)
+            except pymysql.err.Error as e:
+                print(f"the bulk table stays: {e}")
+    rep = report_of(journal)
+    assert rep["nodes"]["node2"]["state"] == "done", rep["nodes"]["node2"]
+    assert rep["nodes"]["node2"]["transfer"] == "IST", rep["nodes"]["node2"]
+    rejoined = [r for r in records(journal) if r["type"] == "step_finished" and r.get("node") == "node2"
+                and r.get("step") == "rejoin_galera" and r.get("ok")]
+    restarted = str(rejoined[-1].get("galera_restarted_after_broken_ist")).lower() == "true"
+    assert garbd.pid(lab) is None
+    h = health.settled(lab, lab_secrets, timeout=120)
+    assert h.healthy, h.problems
+    assert figures["lost_writes"] == 0 and figures["failed_operations"] == 0, figures
+    add_row("node2's own mariadbd hung (SIGSTOP) as its IST of 100 MB started: a joiner that never "
+            "reaches Synced",
+            "node2's rejoin_galera, the IST in flight",
+            f"rejoin_galera failed at its bound ({bound} s) saying what it last saw; run failed "
+            "with node2 failed and the others serving; thawed, `apply` again: "
+            + ("Galera asked for a restart, done once; " if restarted else "")
+            + "node2 finished by IST, abort: garbd left, cluster healthy",
+            "yes (node1 + node3 + garbd)", figures, f"{failed_s:.1f} s (the freeze to the step's failure)")
+
+
+def restart_hung_donor(lab, freezer) -> None:
+    """The operator's answer to a hung server: kill it (KILL_MARIADB; a stopped process dies
+    of SIGKILL too) and start it again. NOTE: not SIGCONT: thawed after its eviction, the old
+    donor's stale group view made every node non-Primary for about a minute (seen on the lab)."""
+    if freezer.frozen and not getattr(freezer, "restarted", False):
+        freezer.restarted = True
+        crash_mariadb(lab, freezer.frozen)
+        ssh(lab, lab.node(freezer.frozen), "setsid service mariadb start </dev/null >/dev/null 2>&1 &", timeout=30)
+
+
+def test_a_donor_frozen_mid_ist_is_evicted_and_the_joiner_restarts_once(lab, lab_secrets):
+    """node2 takes its state from node3 first, and node3's mariadbd is stopped (SIGSTOP) as
+    Galera picks it for node2's IST of 100 MB. Its socket stays open and silent; the group
+    evicts node3, and node2, its donor gone, ends itself (Galera: "State transfer cannot be
+    completed, need to abort"). rejoin_galera restarts it once, it catches up by IST from
+    node1, and the watcher pauses the roll for the lost member; node3 killed and started
+    again (a hung server is not trusted), abort."""
+    probe, proc, freezer, figures = None, None, None, None
+    with upgrade_held(lab, donor="node3") as release:
+        probe = lab_probe(lab, run=f"donor-frozen-{int(time.time())}")
+        try:
+            proc, journal, freezer = roll_with_a_frozen_ist(lab, lab_secrets, release, freeze_joiner=False)
+            assert freezer.frozen == "node3", f"the pinned donor was not frozen ({freezer.donor!r})"
+            note = wait_record(journal, lambda r: r["type"] == "note" and r.get("reason") == "cluster_fault"
+                               and ts(r) > freezer.killed_at, timeout=60, what="the watcher's note of the frozen donor")
+            detect_s = ts(note) - freezer.killed_at
+            paused_before_the_next_node(journal, after=freezer.killed_at)
+            rejoin = last_run_of(journal, "node2", "rejoin_galera")
+            assert rejoin["step_finished"]["ok"], rejoin
+            assert str(rejoin["step_finished"].get("galera_restarted_after_broken_ist")).lower() == "true", rejoin
+            rejoin_s = rejoin["step_finished"]["duration_s"]
+            restart_hung_donor(lab, freezer)
+            wait_until(lambda: member_again(lab, lab_secrets, "node3"), timeout=120,
+                       what="node3 back in the cluster (with garbd)")
+            rc, out = abort_and_check_clean(lab, lab_secrets, proc)
+            assert rc == exitcodes.ABORTED, out
+        finally:
+            if freezer is not None:
+                restart_hung_donor(lab, freezer)
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+            figures = probe.stop({}, strict=False) if probe else None
+            try:
+                drop_bulk(lab, lab_secrets)
+            except pymysql.err.Error as e:
+                print(f"the bulk table stays: {e}")
+    assert figures["lost_writes"] == 0 and figures["failed_operations"] == 0, figures
+    add_row("node2's IST donor (node3, named first by wsrep_sst_donor) hung (SIGSTOP) as Galera picked "
+            "it, 100 MB of write-sets to send",
+            "node2's rejoin_galera, the IST in flight",
+            "the group evicted node3 and node2 ended itself (its donor gone); rejoin_galera restarted it "
+            f"once and it caught up by IST from node1 (the step: {rejoin_s:.0f} s); roll paused before "
+            "the next node (cluster_fault); hung node3 killed and started again, abort: garbd left, "
+            "cluster healthy",
+            "yes (node1 + node2 + garbd)", figures, f"{detect_s:.1f} s")

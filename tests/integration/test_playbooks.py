@@ -411,6 +411,8 @@ def test_a_rejoin_that_never_syncs_fails_saying_its_bound_and_its_last_state(tmp
                          "transfer": "none"},
         "silent": {"restart_required": False, "wsrep": None, "transfer": "IST"},
         "broke_off_again": {"restart_required": True, "wsrep": None, "transfer": "IST"},
+        "ended": {"restart_required": False, "ended": True, "wsrep": None, "transfer": "none",
+                  "error": "WSREP: Failed to open channel 'lab' at 'gcomm://10.123.0.11'"},
         "synced": {"restart_required": False, "wsrep": {"state": "Synced"}, "transfer": "IST"},
     }
     plays = [{"name": name, "hosts": "localhost", "gather_facts": False,
@@ -428,5 +430,7 @@ def test_a_rejoin_that_never_syncs_fails_saying_its_bound_and_its_last_state(tmp
     assert '"msg": "node2 did not reach Synced within its bound of 60 s (last: Joining: receiving State ' \
            'Transfer; transfer seen: none)' in shown["never_synced"], shown["never_synced"]
     assert "(last: no answer; transfer seen: IST)" in shown["silent"], shown["silent"]
-    assert '"msg": "node2\'s IST broke off again after a restart' in shown["broke_off_again"]
+    assert '"msg": "node2\'s state transfer was lost again after a restart' in shown["broke_off_again"]
+    assert "node2's mariadbd ended before it reached Synced (WSREP: Failed to open channel 'lab' at " \
+           "'gcomm://10.123.0.11'; transfer seen: none)" in shown["ended"], shown["ended"]
     assert "FAILED" not in shown["synced"] and "ok: [localhost]" in shown["synced"], shown["synced"]
