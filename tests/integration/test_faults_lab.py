@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import threading
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from statistics import median
+from types import SimpleNamespace
 
 import pymysql
 import pytest
@@ -784,6 +786,20 @@ def member_again(lab, secrets, node: str) -> bool:
     return status == {"wsrep_cluster_status": "Primary", "wsrep_cluster_size": "4"}
 
 
+# the joiner's error log as Galera picks its state-transfer donor (extended regexp)
+DONOR_CHOSEN = r"Selected [0-9.]* \([a-z0-9-]*\)\(SYNCED\) as donor"
+
+
+def follow_error_log(lab, node, ere: str, matches: int = 1) -> subprocess.Popen:
+    """The parts of the node's new MariaDB error-log lines that match ``ere``, as they come
+    (stdout, one a line), until ``matches`` were seen or 300 s passed."""
+    return subprocess.Popen(
+        ["ssh", "-F", str(lab.ssh_config), node.name,
+         f"timeout 300 tail -n 0 -F /var/log/mysql/error.log | grep --line-buffered -m {matches} -o -E "
+         + shlex.quote(ere)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+
+
 class DonorKiller(threading.Thread):
     """Watches the joiner's error log for Galera's donor choice ("Selected 2.0 (node3)(SYNCED)
     as donor") and crashes that donor at once: its IST to the joiner breaks off mid-stream."""
@@ -791,11 +807,7 @@ class DonorKiller(threading.Thread):
     def __init__(self, lab, joiner):
         super().__init__(daemon=True)
         self.lab, self.donor, self.killed_at = lab, "", 0.0
-        self.tail = subprocess.Popen(
-            ["ssh", "-F", str(lab.ssh_config), joiner.name,
-             "timeout 300 tail -n 0 -F /var/log/mysql/error.log | "
-             "grep --line-buffered -m 1 -o 'Selected [0-9.]* ([a-z0-9-]*)(SYNCED) as donor'"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+        self.tail = follow_error_log(lab, joiner, DONOR_CHOSEN)
 
     def run(self):
         line = self.tail.stdout.readline()
@@ -943,12 +955,8 @@ class Freezer(threading.Thread):
     def __init__(self, lab, joiner, freeze_joiner: bool):
         super().__init__(daemon=True)
         self.lab, self.joiner, self.freeze_joiner = lab, joiner.name, freeze_joiner
-        self.donor, self.frozen, self.pid, self.killed_at = "", "", "", 0.0
-        self.tail = subprocess.Popen(
-            ["ssh", "-F", str(lab.ssh_config), joiner.name,
-             "timeout 300 tail -n 0 -F /var/log/mysql/error.log | grep --line-buffered -m 2 -o -E "
-             "\"role 'joiner' .* --parent [0-9]+|Selected [0-9.]* \\([a-z0-9-]*\\)\\(SYNCED\\) as donor\""],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+        self.donor, self.frozen, self.pid, self.killed_at, self.ended = "", "", "", 0.0, False
+        self.tail = follow_error_log(lab, joiner, f"role 'joiner' .* --parent [0-9]+|{DONOR_CHOSEN}", matches=2)
 
     def run(self):
         for line in self.tail.stdout:
@@ -970,26 +978,57 @@ class Freezer(threading.Thread):
             ssh(self.lab, self.lab.node(self.frozen), f"kill -CONT {pid}", check=False, timeout=30)
 
 
-def roll_with_a_frozen_ist(lab, secrets, release, freeze_joiner: bool):
-    """A patch roll (apply --no-probe; the caller's probe spans it) whose node2 misses 100 MB
-    of write-sets while its upgrade is held, then a frozen mariadbd as its IST starts:
-    (apply, journal, freezer)."""
+@contextmanager
+def roll_with_a_frozen_ist(lab, secrets, freeze_joiner: bool, donor: str | None = None):
+    """A patch roll (apply --no-probe, under a probe of the test's own that spans every apply)
+    whose node2 misses 100 MB of write-sets while its upgrade is held, then a mariadbd frozen
+    as its IST starts (Freezer). Yields the roll (proc, journal, freezer); on the way out the
+    frozen server is dealt with (the joiner thawed, a donor killed and started again), a
+    running apply killed, the probe's figures kept (roll.figures) and the bulk table dropped."""
     node2 = lab.node("node2")
-    assert cli("plan", "--patch").returncode == 0
-    previous = current_run_id()
-    proc = subprocess.Popen([UPGRADER, "apply", "--yes", "--no-probe"], cwd="/", text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    wait_until(lambda: current_run_id() not in ("", previous), what="the new run to exist")
-    journal = journal_of_current_run()
-    wait_until(lambda: ssh(lab, node2, "test -e /var/lib/upgrader-test-upgrade-held", check=False).returncode == 0,
-               timeout=300, what="node2's upgrade to be held")
-    bulk_write(lab, secrets, megabytes=100)
-    freezer = Freezer(lab, node2, freeze_joiner)
-    freezer.start()
-    time.sleep(1)                         # the tail reads before the rejoin starts
-    release()
-    freezer.join(timeout=240)
-    return proc, journal, freezer
+    roll = SimpleNamespace(proc=None, journal=None, freezer=None, figures=None)
+    with upgrade_held(lab, donor) as release:
+        probe = lab_probe(lab, run=f"frozen-ist-{int(time.time())}")
+        try:
+            assert cli("plan", "--patch").returncode == 0
+            previous = current_run_id()
+            roll.proc = subprocess.Popen([UPGRADER, "apply", "--yes", "--no-probe"], cwd="/", text=True,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+            wait_until(lambda: current_run_id() not in ("", previous), what="the new run to exist")
+            roll.journal = journal_of_current_run()
+            wait_until(lambda: ssh(lab, node2, "test -e /var/lib/upgrader-test-upgrade-held",
+                                   check=False).returncode == 0, timeout=300, what="node2's upgrade to be held")
+            bulk_write(lab, secrets, megabytes=100)
+            roll.freezer = Freezer(lab, node2, freeze_joiner)
+            roll.freezer.start()
+            time.sleep(1)                         # the tail reads before the rejoin starts
+            release()
+            roll.freezer.join(timeout=240)
+            yield roll
+        finally:
+            if roll.freezer is not None and freeze_joiner:
+                roll.freezer.thaw()
+            elif roll.freezer is not None:
+                restart_hung_donor(lab, roll.freezer)
+            if roll.proc is not None and roll.proc.poll() is None:
+                roll.proc.kill()
+                roll.proc.wait(timeout=30)
+            roll.figures = probe.stop({}, strict=False)
+            try:
+                drop_bulk(lab, secrets)
+            except pymysql.err.Error as e:     # a failed test may leave no Primary: the heal's turn
+                print(f"the bulk table stays: {e}")
+
+
+def restart_hung_donor(lab, freezer) -> None:
+    """The operator's answer to a hung server: kill it (KILL_MARIADB; a stopped process dies
+    of SIGKILL too) and start it again. NOTE: not SIGCONT: thawed after its eviction, the old
+    donor's stale group view made every node non-Primary for about a minute (seen on the lab)."""
+    if freezer.frozen and not freezer.ended:
+        freezer.ended = True
+        crash_mariadb(lab, freezer.frozen)
+        ssh(lab, lab.node(freezer.frozen), "setsid service mariadb start </dev/null >/dev/null 2>&1 &", timeout=30)
 
 
 def test_a_joiner_hung_mid_ist_fails_its_rejoin_at_the_bound_saying_its_last_state(lab, lab_secrets):
@@ -997,40 +1036,27 @@ def test_a_joiner_hung_mid_ist_fails_its_rejoin_at_the_bound_saying_its_last_sta
     reaches Synced. rejoin_galera fails once its bound (a deadline, however slow each look
     at a hung server is) is spent, saying the bound and the last state; the run stops with
     node2 failed and the others serving. Thawed, `apply` again finishes node2 by IST."""
-    probe, proc, freezer, figures = None, None, None, None
-    with upgrade_held(lab) as release:
-        probe = lab_probe(lab, run=f"joiner-hung-{int(time.time())}")
-        try:
-            proc, journal, freezer = roll_with_a_frozen_ist(lab, lab_secrets, release, freeze_joiner=True)
-            assert freezer.frozen == "node2", f"node2 was not frozen (donor seen: {freezer.donor!r})"
-            rc, out = finish(proc)
-            assert rc == exitcodes.FAILED, out
-            assert "Traceback" not in out
-            rejoin = last_run_of(journal, "node2", "rejoin_galera")
-            failed_s = ts(rejoin["step_finished"]) - freezer.killed_at
-            # NOTE: hung before it answers (the init script's wait) or after (the wait for
-            # Synced), whichever the freeze caught: each says its bound and what it last saw
-            message = rejoin["step_finished"]["message"]
-            assert "within its bound of " in message, rejoin
-            bound = int(message.split("within its bound of ")[1].split()[0])
-            step_s = ts(rejoin["step_finished"]) - ts(rejoin["step_started"])
-            assert bound <= step_s < bound + 30, (step_s, rejoin)        # the bound runs from the start
-            node2_failed_and_the_others_serving(lab, lab_secrets, "rejoin_galera", "within its bound of")
-            freezer.thaw()
-            assert cli("abort").returncode == 0          # the retry finishes node2, then the run ends
-            again = cli("apply", "--yes", "--no-probe", timeout=600)
-            assert again.returncode == exitcodes.ABORTED, again.stdout + again.stderr
-        finally:
-            if freezer is not None:
-                freezer.thaw()
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=30)
-            figures = probe.stop({}, strict=False) if probe else None
-            try:
-                drop_bulk(lab, lab_secrets)
-            except pymysql.err.Error as e:
-                print(f"the bulk table stays: {e}")
+    with roll_with_a_frozen_ist(lab, lab_secrets, freeze_joiner=True) as roll:
+        journal, freezer = roll.journal, roll.freezer
+        assert freezer.frozen == "node2", f"node2 was not frozen (donor seen: {freezer.donor!r})"
+        rc, out = finish(roll.proc)
+        assert rc == exitcodes.FAILED, out
+        assert "Traceback" not in out
+        rejoin = last_run_of(journal, "node2", "rejoin_galera")
+        failed_s = ts(rejoin["step_finished"]) - freezer.killed_at
+        # NOTE: hung before it answers (the init script's wait) or after (the wait for
+        # Synced), whichever the freeze caught: each says its bound and what it last saw
+        message = rejoin["step_finished"]["message"]
+        assert "within its bound of " in message, rejoin
+        bound = int(message.split("within its bound of ")[1].split()[0])
+        step_s = ts(rejoin["step_finished"]) - ts(rejoin["step_started"])
+        assert bound <= step_s < bound + 30, (step_s, rejoin)        # the bound runs from the start
+        node2_failed_and_the_others_serving(lab, lab_secrets, "rejoin_galera", "within its bound of")
+        freezer.thaw()
+        assert cli("abort").returncode == 0          # the retry finishes node2, then the run ends
+        again = cli("apply", "--yes", "--no-probe", timeout=600)
+        assert again.returncode == exitcodes.ABORTED, again.stdout + again.stderr
+    figures = roll.figures
     rep = report_of(journal)
     assert rep["nodes"]["node2"]["state"] == "done", rep["nodes"]["node2"]
     assert rep["nodes"]["node2"]["transfer"] == "IST", rep["nodes"]["node2"]
@@ -1051,16 +1077,6 @@ def test_a_joiner_hung_mid_ist_fails_its_rejoin_at_the_bound_saying_its_last_sta
             "yes (node1 + node3 + garbd)", figures, f"{failed_s:.1f} s (the freeze to the step's failure)")
 
 
-def restart_hung_donor(lab, freezer) -> None:
-    """The operator's answer to a hung server: kill it (KILL_MARIADB; a stopped process dies
-    of SIGKILL too) and start it again. NOTE: not SIGCONT: thawed after its eviction, the old
-    donor's stale group view made every node non-Primary for about a minute (seen on the lab)."""
-    if freezer.frozen and not getattr(freezer, "restarted", False):
-        freezer.restarted = True
-        crash_mariadb(lab, freezer.frozen)
-        ssh(lab, lab.node(freezer.frozen), "setsid service mariadb start </dev/null >/dev/null 2>&1 &", timeout=30)
-
-
 def test_a_donor_frozen_mid_ist_is_evicted_and_the_joiner_restarts_once(lab, lab_secrets):
     """node2 takes its state from node3 first, and node3's mariadbd is stopped (SIGSTOP) as
     Galera picks it for node2's IST of 100 MB. Its socket stays open and silent; the group
@@ -1068,36 +1084,23 @@ def test_a_donor_frozen_mid_ist_is_evicted_and_the_joiner_restarts_once(lab, lab
     completed, need to abort"). rejoin_galera restarts it once, it catches up by IST from
     node1, and the watcher pauses the roll for the lost member; node3 killed and started
     again (a hung server is not trusted), abort."""
-    probe, proc, freezer, figures = None, None, None, None
-    with upgrade_held(lab, donor="node3") as release:
-        probe = lab_probe(lab, run=f"donor-frozen-{int(time.time())}")
-        try:
-            proc, journal, freezer = roll_with_a_frozen_ist(lab, lab_secrets, release, freeze_joiner=False)
-            assert freezer.frozen == "node3", f"the pinned donor was not frozen ({freezer.donor!r})"
-            note = wait_record(journal, lambda r: r["type"] == "note" and r.get("reason") == "cluster_fault"
-                               and ts(r) > freezer.killed_at, timeout=60, what="the watcher's note of the frozen donor")
-            detect_s = ts(note) - freezer.killed_at
-            paused_before_the_next_node(journal, after=freezer.killed_at)
-            rejoin = last_run_of(journal, "node2", "rejoin_galera")
-            assert rejoin["step_finished"]["ok"], rejoin
-            assert str(rejoin["step_finished"].get("galera_restarted_after_broken_ist")).lower() == "true", rejoin
-            rejoin_s = rejoin["step_finished"]["duration_s"]
-            restart_hung_donor(lab, freezer)
-            wait_until(lambda: member_again(lab, lab_secrets, "node3"), timeout=120,
-                       what="node3 back in the cluster (with garbd)")
-            rc, out = abort_and_check_clean(lab, lab_secrets, proc)
-            assert rc == exitcodes.ABORTED, out
-        finally:
-            if freezer is not None:
-                restart_hung_donor(lab, freezer)
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=30)
-            figures = probe.stop({}, strict=False) if probe else None
-            try:
-                drop_bulk(lab, lab_secrets)
-            except pymysql.err.Error as e:
-                print(f"the bulk table stays: {e}")
+    with roll_with_a_frozen_ist(lab, lab_secrets, freeze_joiner=False, donor="node3") as roll:
+        journal, freezer = roll.journal, roll.freezer
+        assert freezer.frozen == "node3", f"the pinned donor was not frozen ({freezer.donor!r})"
+        note = wait_record(journal, lambda r: r["type"] == "note" and r.get("reason") == "cluster_fault"
+                           and ts(r) > freezer.killed_at, timeout=60, what="the watcher's note of the frozen donor")
+        detect_s = ts(note) - freezer.killed_at
+        paused_before_the_next_node(journal, after=freezer.killed_at)
+        rejoin = last_run_of(journal, "node2", "rejoin_galera")
+        assert rejoin["step_finished"]["ok"], rejoin
+        assert str(rejoin["step_finished"].get("galera_restarted_after_broken_ist")).lower() == "true", rejoin
+        rejoin_s = rejoin["step_finished"]["duration_s"]
+        restart_hung_donor(lab, freezer)
+        wait_until(lambda: member_again(lab, lab_secrets, "node3"), timeout=120,
+                   what="node3 back in the cluster (with garbd)")
+        rc, out = abort_and_check_clean(lab, lab_secrets, roll.proc)
+        assert rc == exitcodes.ABORTED, out
+    figures = roll.figures
     assert figures["lost_writes"] == 0 and figures["failed_operations"] == 0, figures
     add_row("node2's IST donor (node3, named first by wsrep_sst_donor) hung (SIGSTOP) as Galera picked "
             "it, 100 MB of write-sets to send",
