@@ -9,6 +9,7 @@ while node2 is down must reach node2 by IST. The lab is left as it was found.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -221,28 +222,34 @@ def test_drain_refuses_the_last_up_server(lab, executor):
                    what="node1 and node3 UP again in the API backend")
 
 
+def db_writer(lab) -> str:
+    return next(n for (b, n), v in servers(lab).items() if b == DB and v.active)
+
+
+def vip_connect(lab, lab_secrets, **kw):
+    return pymysql.connect(host=lab.vip, user="upgrader", connect_timeout=5,
+                           password=lab_secrets.mariadb_upgrader_password, **kw)
+
+
 @lab_only
-def test_drain_db_cuts_pooled_sessions_once_the_grace_ends(lab, lab_secrets, executor):
-    """Pooled DB connections never leave by themselves: maint, then shutdown sessions."""
-    active = next(n for (b, n), v in servers(lab).items() if b == DB and v.active)
-
-    def connect():
-        return pymysql.connect(host=lab.vip, user="upgrader", connect_timeout=5,
-                               password=lab_secrets.mariadb_upgrader_password)
-
-    pooled = [connect(), connect()]
+def test_drain_db_cuts_idle_pooled_sessions_at_once(lab, lab_secrets, executor):
+    """Pooled DB connections never leave by themselves: idle ones are cut without a wait."""
+    active = db_writer(lab)
+    pooled = [vip_connect(lab, lab_secrets), vip_connect(lab, lab_secrets)]
+    grace = 6
     try:
         assert servers(lab)[(DB, active)].sessions >= 2
-        r = executor.run_step("drain_db", active, {"haproxy_db_drain_grace": 2})
+        r = executor.run_step("drain_db", active, {"haproxy_db_drain_grace": grace})
         assert r.ok, r.message
-        assert r.results["haproxy_grace_expired"] and r.results["haproxy_sessions_shut_down"]
-        assert r.results["haproxy_sessions_at_maint"] >= 2
+        assert r.results["haproxy_busy_at_maint"] == 0 and not r.results["haproxy_grace_expired"]
+        assert r.results["haproxy_sessions_shut_down"] and r.results["haproxy_sessions_at_maint"] >= 2
+        assert r.duration_s < grace, f"the drain waited for idle sessions: {r.duration_s} s"
         after = servers(lab)[(DB, active)]
         assert (after.status, after.sessions) == ("MAINT", 0)
         for conn in pooled:                      # cut: the client sees a lost connection...
             with pytest.raises(pymysql.err.OperationalError):
                 conn.ping(reconnect=False)
-        fresh = connect()                        # ...and its reconnect lands elsewhere
+        fresh = vip_connect(lab, lab_secrets)    # ...and its reconnect lands elsewhere
         with fresh.cursor() as cur:
             cur.execute("SELECT @@wsrep_node_name")
             assert cur.fetchone()[0] != active
@@ -250,6 +257,47 @@ def test_drain_db_cuts_pooled_sessions_once_the_grace_ends(lab, lab_secrets, exe
     finally:
         for conn in pooled:
             conn.close()
+        r = executor.run_step("undrain", active, {})
+        assert r.ok, r.message
+
+
+@lab_only
+def test_drain_db_lets_an_open_transaction_commit_before_the_cut(lab, lab_secrets, executor):
+    """A client mid-transaction on the writer keeps its connection until it commits."""
+    active = db_writer(lab)
+    write_rows(lab, 1)                           # the table exists
+    note = f"drain-{time.time_ns()}"
+    writer = vip_connect(lab, lab_secrets, autocommit=False)
+    grace, hold_s = 8, 2.0
+    committed: list[BaseException | None] = []
+
+    def commit_later() -> None:
+        time.sleep(hold_s)
+        try:
+            writer.commit()
+            committed.append(None)
+        except BaseException as e:  # noqa: BLE001 - the assertion below shows it
+            committed.append(e)
+
+    try:
+        with writer.cursor() as cur:
+            cur.execute("INSERT INTO upgrader_itest.writes (note) VALUES (%s)", (note,))
+        late = threading.Thread(target=commit_later)
+        late.start()
+        r = executor.run_step("drain_db", active, {"haproxy_db_drain_grace": grace})
+        late.join()
+        assert r.ok, r.message
+        assert committed == [None], f"the commit failed: {committed}"
+        assert r.results["haproxy_busy_at_maint"] == 0 and not r.results["haproxy_grace_expired"]
+        assert hold_s <= r.duration_s < grace, f"drain_db took {r.duration_s} s"
+        assert servers(lab)[(DB, active)].status == "MAINT"
+        fresh = vip_connect(lab, lab_secrets)
+        with fresh.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM upgrader_itest.writes WHERE note = %s", (note,))
+            assert cur.fetchone()[0] == 1
+        fresh.close()
+    finally:
+        writer.close()
         r = executor.run_step("undrain", active, {})
         assert r.ok, r.message
 
