@@ -84,7 +84,10 @@ class TimedExecutor:
             results = {"keystone_before": "28.1.0", "keystone_after": "29.1.0"}
         return Result(step, duration_s=DURATIONS[step], artifact_id=ident or "", results=results)
 
-    def run_steps(self, steps, node, extravars, ident=None, on_step=None, hold_before=frozenset()):
+    def run_steps(self, steps, node, extravars, ident=None, on_step=None, hold_before=frozenset(),
+                  warm_up=None, on_begin=None, hold_first=False):
+        if on_begin is not None and on_begin(steps[0]) is False and hold_first:
+            return []
         out = []
         for i, step in enumerate(steps):
             out.append(self.run_step(step, node, extravars, ident))

@@ -43,6 +43,7 @@ class FakeExecutor:
     def __init__(self, fail_at=None, on_step=None, crash_at=None, lost_at=None, lost_times=0):
         self.calls: list[tuple[str, str]] = []
         self.runs: list[tuple[str, tuple[str, ...]]] = []
+        self.warm_ups: list[str | None] = []
         self.fail_at, self.on_step, self.crash_at = fail_at, on_step, crash_at
         self.lost_at, self.lost_times = lost_at, lost_times   # the host lost this many times
 
@@ -65,10 +66,14 @@ class FakeExecutor:
             res = {"keystone_before": "28.1.0", "keystone_after": "29.1.0"}
         return Result(step, results=res, artifact_id=f"{node}-{step}")
 
-    def run_steps(self, steps, node, extravars, ident=None, on_step=None, hold_before=frozenset()):
+    def run_steps(self, steps, node, extravars, ident=None, on_step=None, hold_before=frozenset(),
+                  warm_up=None, on_begin=None, hold_first=False):
         """Like one playbook run: each result handed over as its step ends; a failure ends
         it, and so does on_step's False before a step of hold_before."""
         self.runs.append((node, tuple(steps)))
+        self.warm_ups.append(warm_up)
+        if on_begin is not None and on_begin(steps[0]) is False and hold_first:
+            return []
         results = []
         for i, step in enumerate(steps):
             results.append(self.run_step(step, node, extravars, ident))
@@ -106,6 +111,8 @@ def test_happy_path_runs_every_step_in_order_then_finalizes(tmp_path):
     for node in ORDER:
         assert node_calls(ex.calls, node) == list(NODE_STEPS)
         assert [steps for n, steps in ex.runs if n == node] == [NODE_STEPS]   # 1 playbook run
+    # every node's run connects to the load balancers and the node before its first step
+    assert set(ex.warm_ups) == {"haproxy:{{ upgrader_node }}"}
     # nodes roll strictly one after the other, in plan order
     firsts = [ex.calls.index((n, "drain_api")) for n in ORDER]
     lasts = [ex.calls.index((n, "undrain")) for n in ORDER]
@@ -206,6 +213,27 @@ def test_health_gate_waits_then_pauses_with_the_reason(tmp_path):
     assert out.result == "paused" and "node1: Joined, not Synced" in out.message
     assert control.read(tmp_path).pause_reason == "health_gate"
     assert out.node_states["node2"] == "pending"
+
+
+def test_the_health_gate_runs_inside_the_nodes_run_before_its_first_step(tmp_path):
+    """The gate is asked once the run's connections are open; a refusal starts no step."""
+    ex = FakeExecutor()
+    asked: list[int] = []
+
+    def health(node, rolled):
+        asked.append(len(ex.runs))       # how many runs had started when the gate was asked
+        return ["node1: Joined, not Synced"] if len(asked) > 1 else []
+
+    clock = iter(range(0, 1000, 3))
+    s = setup(tmp_path, ex, health=health)
+    s.clock = lambda: next(clock)
+    out = Orchestrator(s, RunProgress(run_id="r")).run_roll()
+    assert out.result == "paused" and out.node_states["node3"] == "pending"
+    assert asked[:2] == [1, 2]           # node2's gate inside its run, then node3's inside its own
+    assert ex.runs[-1][0] == "node3" and not node_calls(ex.calls, "node3")
+    started = [r for r in (tmp_path / "journal.jsonl").read_text().splitlines()
+               if '"step_started"' in r and '"node3"' in r]
+    assert started == []                 # nothing of node3 began
 
 
 def test_abort_before_a_node_stops_cleanly_and_mid_node_finishes_that_node(tmp_path):

@@ -495,9 +495,61 @@ def test_a_run_holds_before_a_hold_step_until_on_step_answers(local_executor, tm
     assert leftovers.stdout == "", f"processes of the run still alive: {leftovers.stdout.split()}"
 
 
+@pytest.mark.parametrize("answer", [True, False, "raise"])
+def test_a_run_holds_its_first_step_after_the_warm_up_until_on_begin_answers(local_executor, tmp_path,
+                                                                              answer):
+    """The health gate's place: connections open, nothing of the first step run yet."""
+    asked: list[tuple[str, bool]] = []
+
+    def on_begin(step):
+        asked.append((step, (tmp_path / "stopped").exists()))
+        if answer == "raise":
+            raise RuntimeError("the gate broke")
+        return answer
+
+    started = time.monotonic()
+    run = lambda: local_executor.run_steps(("stop_services", "drain_rabbitmq"), None, {},  # noqa: E731
+                                           warm_up="localhost", on_begin=on_begin, hold_first=True)
+    if answer == "raise":
+        with pytest.raises(RuntimeError, match="the gate broke"):
+            run()
+        results = []
+    else:
+        results = run()
+    assert asked == [("stop_services", False)]            # asked once, before the step ran
+    assert (tmp_path / "stopped").exists() is (answer is True)
+    assert [r.step for r in results if r.ok] == (["stop_services", "drain_rabbitmq"] if answer is True else [])
+    assert time.monotonic() - started < 60                # never waits out the hold's timeout
+    time.sleep(1)
+    leftovers = subprocess.run(["pgrep", "-f", str(local_executor.work_dir)], capture_output=True, text=True)
+    assert leftovers.stdout == "", f"processes of the run still alive: {leftovers.stdout.split()}"
+
+
 def test_only_a_later_hold_step_waits_in_its_marker_play(tmp_path):
     plays = runner.steps_playbook(("stop_services", "upgrade", "stop_services"), tmp_path,
                                   {"stop_services"}, tmp_path)
     markers = [p for p in plays if "name" in p]
-    assert [len(p["tasks"]) for p in markers] == [0, 0, 1]   # never the run's first step
+    assert [len(p["tasks"]) for p in markers] == [0, 0, 1]   # not the run's first step...
+    first = runner.steps_playbook(("drain_api", "drain_db"), tmp_path, (), tmp_path, hold_first=True)
+    assert [len(p["tasks"]) for p in first if "name" in p] == [1, 0]   # ...unless asked
     assert str(runner.go_file(tmp_path, "stop_services")) == markers[2]["tasks"][0]["vars"]["upgrader_go_file"]
+
+
+def test_a_warm_up_play_goes_first_and_its_time_is_not_the_first_steps():
+    plays = runner.steps_playbook(("drain_api", "drain_db"), Path("/p"), warm_up="haproxy:{{ upgrader_node }}")
+    assert plays[0]["name"] == runner.WARM_UP_PLAY and plays[0]["hosts"] == "haproxy:{{ upgrader_node }}"
+    task = plays[0]["tasks"][0]
+    assert task["ignore_errors"] and task["ignore_unreachable"]   # it can change no outcome
+    assert plays[1]["name"] == runner.STEP_MARKER + "drain_api"
+    warm = [{"event": "playbook_on_start", "event_data": {}},
+            {"event": "playbook_on_play_start", "event_data": {"play": runner.WARM_UP_PLAY}},
+            ev("runner_on_ok", "Open the connections the steps use", "lb", {"changed": False})]
+    sp = StepSplitter(("drain_api", "drain_db"), "node2", "x", clock=Clock())
+    for e in warm:
+        sp.see(e)
+        assert not sp.begun
+    for e in TWO_STEPS[1:]:
+        sp.see(e)
+    sp.finish("successful", 0)
+    # the clock ticks 1.5 s per read: the warm-up's read is dropped at the first marker
+    assert sp.begun and [r.duration_s for r in sp.results] == [1.5, 1.5]

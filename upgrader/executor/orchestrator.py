@@ -47,9 +47,13 @@ class Executor(Protocol):
     def run_steps(self, steps: tuple[str, ...], node: str | None, extravars: dict,
                   ident: str | None = None,
                   on_step: Callable[[StepResultLike], bool | None] | None = None,
-                  hold_before: frozenset[str] = frozenset()) -> list[StepResultLike]:
+                  hold_before: frozenset[str] = frozenset(), warm_up: str | None = None,
+                  on_begin: Callable[[str], bool | None] | None = None,
+                  hold_first: bool = False) -> list[StepResultLike]:
         """Run consecutive steps in one go, handing each result over as it ends; stop at a
-        failure, and before a step of ``hold_before`` when ``on_step`` answered False."""
+        failure, and before a step of ``hold_before`` when ``on_step`` answered False.
+        ``on_begin`` hears when the first step starts, after connecting to ``warm_up``;
+        with ``hold_first``, its False ends the run there."""
 
 
 # Problems that must clear before the next node starts; [] means healthy.
@@ -98,6 +102,9 @@ class RunSetup:
 
 # A step whose host was lost mid-step runs again this many times, this long apart, before
 # it counts as failed: long enough for a dropped connection, short for a node that is gone.
+# The hosts a node's steps act on (the inventory's load balancers and the node): their
+# connections are opened before the node's first step, outside its window.
+WARM_UP_HOSTS = "haproxy:{{ upgrader_node }}"
 RECONNECTS_PER_STEP = 2
 RECONNECT_DELAY_S = 2.0
 
@@ -194,13 +201,9 @@ class Orchestrator:
         if node.state is NodeState.FAILED:
             self._say(f"{name}: retrying {node.failed_step} after the earlier failure", name)
             fire(node, "retry")
-        if node.state is NodeState.PENDING:
+        while node.state is not NodeState.DONE:
             # a pause (the watcher's cluster_fault among them) holds here, before the
             # health gate would wait out its own timeout on the same fault
-            out = self._honour_flags(name) or self._health_gate(name)
-            if out:
-                return out
-        while node.state is not NodeState.DONE:
             out = self._honour_flags(name)
             if out:
                 return out
@@ -209,7 +212,11 @@ class Orchestrator:
                 fire(node, "finish")
                 break
             assert step is not None
-            failed = self._run_node_steps(steps_of_run(step), node)
+            # the health gate before a node's first step, inside its playbook run
+            gate = node.state is NodeState.PENDING
+            failed, out = self._run_node_steps(steps_of_run(step), node, gate)
+            if out:
+                return out
             if failed is not None and not self._reconnect(name, failed):
                 return self._fail(node, failed.step, failed.message)
         return self._after_node(name, position)
@@ -292,15 +299,37 @@ class Orchestrator:
             self.s.bus.publish(Paused("health_gate", message))
 
     # ------------------------------------------------------------------ steps
-    def _run_node_steps(self, steps: tuple[str, ...], node: NodeRun) -> StepResultLike | None:
+    def _run_node_steps(self, steps: tuple[str, ...], node: NodeRun,
+                        gate: bool = False) -> tuple[StepResultLike | None, Outcome | None]:
         """One playbook run for several steps; each is journaled and fired as it ends.
 
-        Returns the failed step's result, None when every step verified its end state.
+        With ``gate``, the health gate runs while the run holds before its first step,
+        its connections opened (the warm-up): the run starts the step only when the
+        rest of the cluster is healthy, and ends there otherwise.
+        Returns the failed step's result (None when every step verified its end state)
+        and the gate's outcome when it stopped the run.
         """
-        ident = self._begin_step(steps[0], node.name)
+        ident = self._new_ident(steps[0], node.name)
+        begun: list[str] = []
         failed: list[StepResultLike] = []
+        refused: list[Outcome] = []
+
+        def start(step: str) -> None:
+            # NOTE: journaled when the step's own play starts, not when the process does:
+            # the warm-up before it is not the node's window (the node still serves)
+            self._begin_step(step, node.name, ident)
+            begun.append(step)
+
+        def begin(step: str) -> bool:
+            if gate and (out := self._health_gate(node.name)) is not None:
+                refused.append(out)
+                return False
+            start(step)
+            return True
 
         def ended(result: StepResultLike) -> bool:
+            if not begun:
+                start(result.step)   # the run ended before its first step's play (e.g. no playbook)
             self._end_step(result, node.name)
             if not result.ok:
                 failed.append(result)
@@ -316,8 +345,9 @@ class Orchestrator:
             return True
 
         self.s.executor.run_steps(steps, node.name, self._extravars(node.name), ident=ident,
-                                  on_step=ended, hold_before=HOLD_BEFORE)
-        return failed[0] if failed else None
+                                  on_step=ended, hold_before=HOLD_BEFORE,
+                                  warm_up=WARM_UP_HOSTS, on_begin=begin, hold_first=gate)
+        return (failed[0] if failed else None), (refused[0] if refused else None)
 
     def _run_step(self, step: str, node: str | None) -> StepResultLike:
         ident = self._begin_step(step, node)
@@ -325,11 +355,14 @@ class Orchestrator:
         self._end_step(result, node)
         return result
 
+    def _new_ident(self, step: str, node: str | None) -> str:
+        """The artifact ident of a new playbook run, named after its first step."""
+        self._seq += 1
+        return f"{self._seq:03d}-{node or 'cluster'}-{step}"
+
     def _begin_step(self, step: str, node: str | None, ident: str = "") -> str:
         """Journal "started" (with the run's artifact ident, a fresh one for a new run)."""
-        if not ident:
-            self._seq += 1
-            ident = f"{self._seq:03d}-{node or 'cluster'}-{step}"
+        ident = ident or self._new_ident(step, node)
         attempt = 1 + sum(1 for s in self.progress.steps if (s.node, s.step) == (node or "", step))
         self.s.journal.append("step_started", node=node or "", step=step, attempt=attempt,
                               artifact_id=ident)

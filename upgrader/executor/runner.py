@@ -209,19 +209,38 @@ def stop_file(private: Path, step: str) -> Path:
     return Path(private) / f"stop-{step}"
 
 
+WARM_UP_PLAY = "upgrader warm-up"
+
+
+def warm_up_play(hosts: str) -> dict:
+    """A play that opens the connections of ``hosts`` before the first step starts.
+
+    NOTE: Mitogen's first task on a host bootstraps an interpreter there (0.4-0.9 s a host,
+    2.4 s for three load balancers measured): paid here, it is not paid inside the node's
+    window (the node still serves until drain_api). It can change nothing: a host it
+    cannot reach is the later steps' to report, as before.
+    """
+    return {"name": WARM_UP_PLAY, "hosts": hosts, "gather_facts": False,
+            "tasks": [{"name": "Open the connections the steps use", "ansible.builtin.ping": {},
+                       "ignore_errors": True, "ignore_unreachable": True}]}
+
+
 def steps_playbook(steps: Iterable[str], playbooks_dir: Path,
-                   hold_before: Iterable[str] = (), private: Path | None = None) -> list[dict]:
+                   hold_before: Iterable[str] = (), private: Path | None = None,
+                   warm_up: str | None = None, hold_first: bool = False) -> list[dict]:
     """The playbook that runs ``steps`` in order: a marker play, then the step's own.
 
-    The marker of a step in ``hold_before`` (not the run's first) waits on the controller
-    for its go file: the runner creates it, or cancels the run there (a clean stop point).
+    The marker of a step in ``hold_before`` (not the run's first, unless ``hold_first``)
+    waits on the controller for its go file: the runner creates it, or cancels the run
+    there (a clean stop point). ``warm_up``: a host pattern whose connections are opened
+    before the first step.
     """
-    plays: list[dict] = []
+    plays: list[dict] = [warm_up_play(warm_up)] if warm_up else []
     hold = set(hold_before)
     for i, step in enumerate(steps):
         marker: dict = {"name": STEP_MARKER + step, "hosts": "localhost", "gather_facts": False,
                         "tasks": []}
-        if i and step in hold and private is not None:
+        if ((i and step in hold) or (not i and hold_first)) and private is not None:
             # NOTE: debug + the `exists` test run in the controller's ansible-playbook
             # process: no connection, so a hold costs one poll interval, not a bootstrap.
             marker["tasks"].append({
@@ -256,6 +275,11 @@ class StepSplitter:
         self.started = clock()
         self.results: list[StepResult] = []
 
+    @property
+    def begun(self) -> bool:
+        """Whether the first step's marker has started (a warm-up play may come before)."""
+        return self.markers > 0
+
     def see(self, event: dict) -> StepResult | None:
         data = event.get("event_data", {})
         nxt = self.index + 1
@@ -264,6 +288,8 @@ class StepSplitter:
             # NOTE: counted, not only named: the first marker is the first step's own,
             # even when the next step has the same name (a step run twice in a row).
             self.markers += 1
+            if self.markers == 1:
+                self.started = self.clock()   # the warm-up is not the first step's time
             if self.markers > 1 and nxt < len(self.steps) and \
                     data.get("play", data.get("name")) == STEP_MARKER + self.steps[nxt]:
                 done = self._close("successful", 0)
@@ -368,12 +394,18 @@ class AnsibleRunnerExecutor:
     def run_steps(self, steps: Iterable[str], node: str | None, extravars: dict,
                   ident: str | None = None,
                   on_step: Callable[[StepResult], bool | None] | None = None,
-                  hold_before: Iterable[str] = ()) -> list[StepResult]:
+                  hold_before: Iterable[str] = (), warm_up: str | None = None,
+                  on_begin: Callable[[str], bool | None] | None = None,
+                  hold_first: bool = False) -> list[StepResult]:
         """Run the steps in one process; stop at the first that fails. One result per step run.
 
         Before a step of ``hold_before`` the run waits for ``on_step``'s answer about the
         step that ended: False ends the run there (the step is not started), anything
-        else lets it go on.
+        else lets it go on. ``warm_up``: a host pattern connected to before the first
+        step, whose start ``on_begin`` is told of (with the step's name); with
+        ``hold_first`` the run holds there for its answer, as for ``on_step``'s.
+        A callback that raises ends the run where it holds; the error is raised again
+        once the run has ended (no playbook is left waiting on a go file).
         """
         steps, hold = tuple(steps), frozenset(hold_before)
         ident = self._unique(ident or self.next_ident(steps[0], node))
@@ -388,21 +420,43 @@ class AnsibleRunnerExecutor:
         splitter = StepSplitter(steps, node, ident)
         stop = False
 
+        raised: list[BaseException] = []
+
+        def answer(callback: Callable[..., bool | None], *args: Any) -> bool | None:
+            try:
+                return callback(*args)
+            except BaseException as e:  # noqa: BLE001 - raised again after the run
+                raised.append(e)
+                return False
+
+        def release(step: str, go_on: bool | None) -> None:
+            nonlocal stop
+            if go_on is False:
+                stop_file(private, step).touch()
+                stop = True           # cancelled while it holds: nothing of it ran
+            else:
+                go_file(private, step).touch()
+
         def handle(event: dict) -> bool:
             nonlocal stop
             if self.on_event is not None:
                 self.on_event(copy.deepcopy(event))
+            begun = splitter.begun
             ended = splitter.see(event)
+            if not begun and splitter.begun:
+                go_on = answer(on_begin, splitter.steps[0]) if on_begin is not None else None
+                if hold_first:
+                    release(splitter.steps[0], go_on)
+                elif go_on is False:
+                    stop = True
             if ended is not None:
                 stop = stop or not ended.ok   # e.g. a play that matched no host
-                go_on = on_step(ended) if on_step is not None else None
+                go_on = answer(on_step, ended) if on_step is not None else None
                 started = splitter.steps[splitter.index]
                 if not stop and started in hold:
-                    if go_on is False:
-                        stop_file(private, started).touch()
-                        stop = True           # cancelled while it holds: nothing of it ran
-                    else:
-                        go_file(private, started).touch()
+                    release(started, go_on)
+                elif go_on is False and raised:
+                    stop = True
             return True   # keep it: runner writes it to artifacts/<ident>/job_events/
 
         def cancel() -> bool:
@@ -411,7 +465,8 @@ class AnsibleRunnerExecutor:
         private.mkdir(parents=True, exist_ok=True)
         self.artifact_dir.mkdir(parents=True, exist_ok=True)
         playbook = private / "steps.yml"
-        playbook.write_text(yaml.safe_dump(steps_playbook(steps, self.playbooks_dir, hold, private),
+        playbook.write_text(yaml.safe_dump(steps_playbook(steps, self.playbooks_dir, hold, private, warm_up,
+                                                          hold_first),
                                            sort_keys=False))
         extravars = dict(extravars)
         if node is not None:
@@ -423,6 +478,8 @@ class AnsibleRunnerExecutor:
             ident=ident, artifact_dir=str(self.artifact_dir), quiet=True, event_handler=handle,
             cancel_callback=cancel)
         leftovers.stop(private)   # a cancel kills the process group, not a setsid'd worker
+        if raised:
+            raise raised[0]
         status, rc = str(r.status), (r.rc if r.rc is not None else -1)
         already = len(splitter.results)
         splitter.finish(status, rc, _stdout(r))
