@@ -495,6 +495,9 @@ def test_a_run_holds_before_a_hold_step_until_on_step_answers(local_executor, tm
     assert leftovers.stdout == "", f"processes of the run still alive: {leftovers.stdout.split()}"
 
 
+GATE_S = 2.0
+
+
 @pytest.mark.parametrize("answer", [True, False, "raise"])
 def test_a_run_holds_its_first_step_after_the_warm_up_until_on_begin_answers(local_executor, tmp_path,
                                                                               answer):
@@ -505,6 +508,7 @@ def test_a_run_holds_its_first_step_after_the_warm_up_until_on_begin_answers(loc
         asked.append((step, (tmp_path / "stopped").exists()))
         if answer == "raise":
             raise RuntimeError("the gate broke")
+        time.sleep(GATE_S)                                # a gate that takes its time...
         return answer
 
     started = time.monotonic()
@@ -519,6 +523,7 @@ def test_a_run_holds_its_first_step_after_the_warm_up_until_on_begin_answers(loc
     assert asked == [("stop_services", False)]            # asked once, before the step ran
     assert (tmp_path / "stopped").exists() is (answer is True)
     assert [r.step for r in results if r.ok] == (["stop_services", "drain_rabbitmq"] if answer is True else [])
+    assert all(r.duration_s < GATE_S for r in results)   # ...is not the first step's time
     assert time.monotonic() - started < 60                # never waits out the hold's timeout
     time.sleep(1)
     leftovers = subprocess.run(["pgrep", "-f", str(local_executor.work_dir)], capture_output=True, text=True)

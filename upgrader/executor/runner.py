@@ -280,6 +280,10 @@ class StepSplitter:
         """Whether the first step's marker has started (a warm-up play may come before)."""
         return self.markers > 0
 
+    def restart_clock(self) -> None:
+        """The current step's time starts now: a hold before it (the health gate) was not its."""
+        self.started = self.clock()
+
     def see(self, event: dict) -> StepResult | None:
         data = event.get("event_data", {})
         nxt = self.index + 1
@@ -445,6 +449,7 @@ class AnsibleRunnerExecutor:
             ended = splitter.see(event)
             if not begun and splitter.begun:
                 go_on = answer(on_begin, splitter.steps[0]) if on_begin is not None else None
+                splitter.restart_clock()
                 if hold_first:
                     release(splitter.steps[0], go_on)
                 elif go_on is False:
