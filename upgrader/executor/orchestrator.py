@@ -100,11 +100,12 @@ class RunSetup:
     gate_reset: Callable[[], None] | None = None    # called on resume: failures so far are known
 
 
-# A step whose host was lost mid-step runs again this many times, this long apart, before
-# it counts as failed: long enough for a dropped connection, short for a node that is gone.
 # The hosts a node's steps act on (the inventory's load balancers and the node): their
 # connections are opened before the node's first step, outside its window.
 WARM_UP_HOSTS = "haproxy:{{ upgrader_node }}"
+
+# A step whose host was lost mid-step runs again this many times, this long apart, before
+# it counts as failed: long enough for a dropped connection, short for a node that is gone.
 RECONNECTS_PER_STEP = 2
 RECONNECT_DELAY_S = 2.0
 
