@@ -85,9 +85,11 @@ class TimedExecutor:
         return Result(step, duration_s=DURATIONS[step], artifact_id=ident or "", results=results)
 
     def run_steps(self, steps, node, extravars, ident=None, on_step=None, hold_before=frozenset(),
-                  warm_up=None, on_begin=None, hold_first=False):
-        if on_begin is not None and on_begin(steps[0]) is False and hold_first:
+                  warm_up=None, gate=None, on_begin=None):
+        if gate is not None and gate() is False:
             return []
+        if on_begin is not None:
+            on_begin(steps[0])
         out = []
         for i, step in enumerate(steps):
             out.append(self.run_step(step, node, extravars, ident))

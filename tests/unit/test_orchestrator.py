@@ -67,13 +67,15 @@ class FakeExecutor:
         return Result(step, results=res, artifact_id=f"{node}-{step}")
 
     def run_steps(self, steps, node, extravars, ident=None, on_step=None, hold_before=frozenset(),
-                  warm_up=None, on_begin=None, hold_first=False):
+                  warm_up=None, gate=None, on_begin=None):
         """Like one playbook run: each result handed over as its step ends; a failure ends
         it, and so does on_step's False before a step of hold_before."""
         self.runs.append((node, tuple(steps)))
         self.warm_ups.append(warm_up)
-        if on_begin is not None and on_begin(steps[0]) is False and hold_first:
+        if gate is not None and gate() is False:
             return []
+        if on_begin is not None:
+            on_begin(steps[0])
         results = []
         for i, step in enumerate(steps):
             results.append(self.run_step(step, node, extravars, ident))

@@ -499,13 +499,14 @@ GATE_S = 2.0
 
 
 @pytest.mark.parametrize("answer", [True, False, "raise"])
-def test_a_run_holds_its_first_step_after_the_warm_up_until_on_begin_answers(local_executor, tmp_path,
-                                                                              answer):
-    """The health gate's place: connections open, nothing of the first step run yet."""
-    asked: list[tuple[str, bool]] = []
+def test_a_run_asks_its_gate_as_it_starts_and_holds_its_first_step_for_the_answer(local_executor, tmp_path,
+                                                                                   answer):
+    """The health gate's place: asked while the run connects, before anything of the first step."""
+    asked: list[bool] = []
+    begun: list[str] = []
 
-    def on_begin(step):
-        asked.append((step, (tmp_path / "stopped").exists()))
+    def gate():
+        asked.append((tmp_path / "stopped").exists())
         if answer == "raise":
             raise RuntimeError("the gate broke")
         time.sleep(GATE_S)                                # a gate that takes its time...
@@ -513,15 +514,16 @@ def test_a_run_holds_its_first_step_after_the_warm_up_until_on_begin_answers(loc
 
     started = time.monotonic()
     run = lambda: local_executor.run_steps(("stop_services", "drain_rabbitmq"), None, {},  # noqa: E731
-                                           warm_up="localhost", on_begin=on_begin, hold_first=True)
+                                           warm_up="localhost", gate=gate, on_begin=begun.append)
     if answer == "raise":
         with pytest.raises(RuntimeError, match="the gate broke"):
             run()
         results = []
     else:
         results = run()
-    assert asked == [("stop_services", False)]            # asked once, before the step ran
+    assert asked == [False]                               # asked once, before the step ran
     assert (tmp_path / "stopped").exists() is (answer is True)
+    assert begun == (["stop_services"] if answer is True else [])
     assert [r.step for r in results if r.ok] == (["stop_services", "drain_rabbitmq"] if answer is True else [])
     assert all(r.duration_s < GATE_S for r in results)   # ...is not the first step's time
     assert time.monotonic() - started < 60                # never waits out the hold's timeout

@@ -48,12 +48,12 @@ class Executor(Protocol):
                   ident: str | None = None,
                   on_step: Callable[[StepResultLike], bool | None] | None = None,
                   hold_before: frozenset[str] = frozenset(), warm_up: str | None = None,
-                  on_begin: Callable[[str], bool | None] | None = None,
-                  hold_first: bool = False) -> list[StepResultLike]:
+                  gate: Callable[[], bool | None] | None = None,
+                  on_begin: Callable[[str], None] | None = None) -> list[StepResultLike]:
         """Run consecutive steps in one go, handing each result over as it ends; stop at a
         failure, and before a step of ``hold_before`` when ``on_step`` answered False.
-        ``on_begin`` hears when the first step starts, after connecting to ``warm_up``;
-        with ``hold_first``, its False ends the run there."""
+        ``gate`` is asked as the run connects to ``warm_up``: its False ends the run
+        before the first step; ``on_begin`` hears when the first step starts."""
 
 
 # Problems that must clear before the next node starts; [] means healthy.
@@ -304,8 +304,8 @@ class Orchestrator:
                         gate: bool = False) -> tuple[StepResultLike | None, Outcome | None]:
         """One playbook run for several steps; each is journaled and fired as it ends.
 
-        With ``gate``, the health gate runs while the run holds before its first step,
-        its connections opened (the warm-up): the run starts the step only when the
+        With ``gate``, the health gate is asked while the run opens its connections (the
+        warm-up) and holds before its first step: the run starts the step only when the
         rest of the cluster is healthy, and ends there otherwise.
         Returns the failed step's result (None when every step verified its end state)
         and the gate's outcome when it stopped the run.
@@ -321,12 +321,11 @@ class Orchestrator:
             self._begin_step(step, node.name, ident)
             begun.append(step)
 
-        def begin(step: str) -> bool:
-            if gate and (out := self._health_gate(node.name)) is not None:
+        def health() -> bool:
+            out = self._health_gate(node.name)
+            if out is not None:
                 refused.append(out)
-                return False
-            start(step)
-            return True
+            return out is None
 
         def ended(result: StepResultLike) -> bool:
             if not begun:
@@ -347,7 +346,8 @@ class Orchestrator:
 
         self.s.executor.run_steps(steps, node.name, self._extravars(node.name), ident=ident,
                                   on_step=ended, hold_before=HOLD_BEFORE,
-                                  warm_up=WARM_UP_HOSTS, on_begin=begin, hold_first=gate)
+                                  warm_up=WARM_UP_HOSTS, gate=health if gate else None,
+                                  on_begin=start)
         return (failed[0] if failed else None), (refused[0] if refused else None)
 
     def _run_step(self, step: str, node: str | None) -> StepResultLike:

@@ -280,10 +280,6 @@ class StepSplitter:
         """Whether the first step's marker has started (a warm-up play may come before)."""
         return self.markers > 0
 
-    def restart_clock(self) -> None:
-        """The current step's time starts now: a hold before it (the health gate) was not its."""
-        self.started = self.clock()
-
     def see(self, event: dict) -> StepResult | None:
         data = event.get("event_data", {})
         nxt = self.index + 1
@@ -293,7 +289,8 @@ class StepSplitter:
             # even when the next step has the same name (a step run twice in a row).
             self.markers += 1
             if self.markers == 1:
-                self.started = self.clock()   # the warm-up is not the first step's time
+                # the warm-up, and the gate asked meanwhile, are not the first step's time
+                self.started = self.clock()
             if self.markers > 1 and nxt < len(self.steps) and \
                     data.get("play", data.get("name")) == STEP_MARKER + self.steps[nxt]:
                 done = self._close("successful", 0)
@@ -399,15 +396,16 @@ class AnsibleRunnerExecutor:
                   ident: str | None = None,
                   on_step: Callable[[StepResult], bool | None] | None = None,
                   hold_before: Iterable[str] = (), warm_up: str | None = None,
-                  on_begin: Callable[[str], bool | None] | None = None,
-                  hold_first: bool = False) -> list[StepResult]:
+                  gate: Callable[[], bool | None] | None = None,
+                  on_begin: Callable[[str], None] | None = None) -> list[StepResult]:
         """Run the steps in one process; stop at the first that fails. One result per step run.
 
         Before a step of ``hold_before`` the run waits for ``on_step``'s answer about the
         step that ended: False ends the run there (the step is not started), anything
         else lets it go on. ``warm_up``: a host pattern connected to before the first
-        step, whose start ``on_begin`` is told of (with the step's name); with
-        ``hold_first`` the run holds there for its answer, as for ``on_step``'s.
+        step. ``gate`` is asked as the run starts, while it connects; the first step
+        holds for its answer (False ends the run there). ``on_begin`` is told when the
+        first step starts (with its name).
         A callback that raises ends the run where it holds; the error is raised again
         once the run has ended (no playbook is left waiting on a go file).
         """
@@ -441,19 +439,22 @@ class AnsibleRunnerExecutor:
             else:
                 go_file(private, step).touch()
 
+        asked = False
+
         def handle(event: dict) -> bool:
-            nonlocal stop
+            nonlocal stop, asked
             if self.on_event is not None:
                 self.on_event(copy.deepcopy(event))
+            if gate is not None and not asked:
+                # NOTE: the run's first event: the event handler blocks while the gate is
+                # asked, ansible-playbook does not (it goes on with the warm-up play)
+                asked = True
+                release(splitter.steps[0], answer(gate))
             begun = splitter.begun
             ended = splitter.see(event)
-            if not begun and splitter.begun:
-                go_on = answer(on_begin, splitter.steps[0]) if on_begin is not None else None
-                splitter.restart_clock()
-                if hold_first:
-                    release(splitter.steps[0], go_on)
-                elif go_on is False:
-                    stop = True
+            if not begun and splitter.begun and not stop and on_begin is not None:
+                answer(on_begin, splitter.steps[0])
+                stop = stop or bool(raised)
             if ended is not None:
                 stop = stop or not ended.ok   # e.g. a play that matched no host
                 go_on = answer(on_step, ended) if on_step is not None else None
@@ -471,7 +472,7 @@ class AnsibleRunnerExecutor:
         self.artifact_dir.mkdir(parents=True, exist_ok=True)
         playbook = private / "steps.yml"
         playbook.write_text(yaml.safe_dump(steps_playbook(steps, self.playbooks_dir, hold, private, warm_up,
-                                                          hold_first),
+                                                          hold_first=gate is not None),
                                            sort_keys=False))
         extravars = dict(extravars)
         if node is not None:
