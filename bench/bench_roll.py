@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from upgrader.executor.runner import STEP_MARKER  # noqa: E402
+from upgrader.executor.runner import HOLD_TASK_PREFIX, STEP_MARKER  # noqa: E402
 from upgrader.executor.session import ProbeOptions, start_probe  # noqa: E402
 from upgrader.inventory import load_cluster, load_secrets  # noqa: E402
 from upgrader.lab.config import LabConfig  # noqa: E402
@@ -102,21 +102,19 @@ def playbook_span_s(artifacts: Path, ident: str) -> tuple[float, float]:
     """One run's first step's start to its last event (its steps' plays and tasks, without
     process start-up), and the time before that first step (start-up, the warm-up play that
     opens the connections, the health gate's hold: outside the node's window)."""
-    events = [json.loads(f.read_text()) for f in (artifacts / ident / "job_events").glob("*.json")]
-    stamps = sorted(datetime.fromisoformat(e["created"]).timestamp() for e in events)
-
-    def first(test) -> float | None:
-        return min((datetime.fromisoformat(e["created"]).timestamp() for e in events if test(e)), default=None)
-    marker = first(lambda e: e.get("event") == "playbook_on_play_start"
-                   and str(e.get("event_data", {}).get("play", "")).startswith(STEP_MARKER))
-    # the hold of the first step (the health gate) ends where the step's own work begins
-    gate = first(lambda e: e.get("event") == "runner_on_ok" and marker is not None
-                 and datetime.fromisoformat(e["created"]).timestamp() >= marker
-                 and str(e.get("event_data", {}).get("task", "")).startswith("Hold before "))
-    first_step = gate or marker or (stamps[0] if stamps else 0.0)
-    if len(stamps) < 2:
+    timed = sorted(((datetime.fromisoformat(e["created"]).timestamp(), e) for e in
+                    (json.loads(f.read_text()) for f in (artifacts / ident / "job_events").glob("*.json"))),
+                   key=lambda te: te[0])
+    if len(timed) < 2:
         return 0.0, 0.0
-    return stamps[-1] - first_step, first_step - stamps[0]
+    data = [(t, e.get("event"), e.get("event_data", {})) for t, e in timed]
+    marker = next((t for t, kind, d in data if kind == "playbook_on_play_start"
+                   and str(d.get("play", "")).startswith(STEP_MARKER)), None)
+    # the hold of the first step (the health gate) ends where the step's own work begins
+    gate = next((t for t, kind, d in data if marker is not None and t >= marker and kind == "runner_on_ok"
+                 and str(d.get("task", "")).startswith(HOLD_TASK_PREFIX)), None)
+    first_step = gate or marker or data[0][0]
+    return data[-1][0] - first_step, first_step - data[0][0]
 
 
 def overhead(report: dict, runs: Path) -> dict:

@@ -190,6 +190,7 @@ def run_failure(status: str, rc: int | None, events: list[dict], stdout: str = "
 STEP_MARKER = "upgrader step: "
 
 
+HOLD_TASK_PREFIX = "Hold before "   # the hold task's name: "Hold before <step> until ..."
 HOLD_TIMEOUT_S = 600      # a hold is answered at once; this bounds a runner that never answers
 _HOLD_POLL_S = 0.2
 
@@ -244,7 +245,7 @@ def steps_playbook(steps: Iterable[str], playbooks_dir: Path,
             # NOTE: debug + the `exists` test run in the controller's ansible-playbook
             # process: no connection, so a hold costs one poll interval, not a bootstrap.
             marker["tasks"].append({
-                "name": f"Hold before {step} until upgrader says go",
+                "name": f"{HOLD_TASK_PREFIX}{step} until upgrader says go",
                 "ansible.builtin.debug": {"msg": "go"},
                 "vars": {"upgrader_go_file": str(go_file(private, step)),
                          "upgrader_stop_file": str(stop_file(private, step))},
@@ -454,15 +455,13 @@ class AnsibleRunnerExecutor:
             ended = splitter.see(event)
             if not begun and splitter.begun and not stop and on_begin is not None:
                 answer(on_begin, splitter.steps[0])
-                stop = stop or bool(raised)
             if ended is not None:
                 stop = stop or not ended.ok   # e.g. a play that matched no host
                 go_on = answer(on_step, ended) if on_step is not None else None
                 started = splitter.steps[splitter.index]
                 if not stop and started in hold:
                     release(started, go_on)
-                elif go_on is False and raised:
-                    stop = True
+            stop = stop or bool(raised)      # a callback that raised ends the run
             return True   # keep it: runner writes it to artifacts/<ident>/job_events/
 
         def cancel() -> bool:
